@@ -1,0 +1,74 @@
+"""Settings read once from the environment, validated, and passed down.
+
+Every setting is documented in the README's "Settings" table. A bad value stops the
+process at start-up with one line naming the variable, never later.
+"""
+import os
+from dataclasses import dataclass
+
+
+class SettingsError(ValueError):
+    """A setting from the environment is missing or out of range."""
+
+
+def _int(env, name, default, low, high):
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer from {low} to {high}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be an integer from {low} to {high}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    shards: int = 256
+    pool_size: int = 8
+    pool_timeout_ms: int = 5000
+    statement_timeout_ms: int = 30000
+    lease_ttl_ms: int = 5000
+    max_restarts: int = 3
+    max_seconds: int = 5
+    restart_backoff_ms: int = 100
+    tick_batch_ms: int = 5
+    tick_batch_max: int = 5000
+    call_timeout_ms: int = 5000
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env=None):
+        env = os.environ if env is None else env
+        log_level = env.get("LOG_LEVEL", "info").lower()
+        if log_level not in ("debug", "info", "warning", "error"):
+            raise SettingsError(f"LOG_LEVEL must be one of debug, info, warning, error, got {log_level!r}")
+        return cls(
+            database_url=env.get("DATABASE_URL", ""),
+            host=env.get("HOST", "127.0.0.1") or "127.0.0.1",
+            port=_int(env, "PORT", 8000, 0, 65535),
+            workers=_int(env, "WORKERS", 1, 1, 64),
+            shards=_int(env, "GREENROW_SHARDS", 256, 1, 65536),
+            pool_size=_int(env, "GREENROW_POOL_SIZE", 8, 2, 200),
+            pool_timeout_ms=_int(env, "GREENROW_POOL_TIMEOUT_MS", 5000, 10, 600000),
+            statement_timeout_ms=_int(env, "GREENROW_STATEMENT_TIMEOUT_MS", 30000, 100, 3600000),
+            lease_ttl_ms=_int(env, "GREENROW_LEASE_TTL_MS", 5000, 500, 600000),
+            max_restarts=_int(env, "GREENROW_MAX_RESTARTS", 3, 0, 1000),
+            max_seconds=_int(env, "GREENROW_MAX_SECONDS", 5, 1, 3600),
+            restart_backoff_ms=_int(env, "GREENROW_RESTART_BACKOFF_MS", 100, 0, 60000),
+            tick_batch_ms=_int(env, "GREENROW_TICK_BATCH_MS", 5, 0, 1000),
+            tick_batch_max=_int(env, "GREENROW_TICK_BATCH_MAX", 5000, 1, 100000),
+            call_timeout_ms=_int(env, "GREENROW_CALL_TIMEOUT_MS", 5000, 1, 600000),
+            log_level=log_level,
+        )
+
+    def require_database(self):
+        if not self.database_url:
+            raise SettingsError("DATABASE_URL is not set (make run starts an embedded PostgreSQL and sets it)")
+        return self

@@ -1,0 +1,40 @@
+"""Callers waiting for a row server's reply (``?wait=true``), keyed by the message's reply token."""
+import uuid
+
+import gevent
+from gevent.event import AsyncResult
+
+from greenlets.errors import CallTimeout
+
+
+class PendingCalls:
+    def __init__(self):
+        self._waiting = {}
+
+    def __len__(self):
+        return len(self._waiting)
+
+    def open(self):
+        """Register a caller before its message is committed; returns the token to store with it."""
+        token = uuid.uuid4().hex
+        self._waiting[token] = AsyncResult()
+        return token
+
+    def wait(self, token, message_id, timeout_ms):
+        try:
+            return self._waiting[token].get(timeout=timeout_ms / 1000.0)
+        except gevent.Timeout:
+            raise CallTimeout(message_id, timeout_ms) from None
+        finally:
+            self._waiting.pop(token, None)
+
+    def cancel(self, token):
+        self._waiting.pop(token, None)
+
+    def reply(self, token, message_id, reply):
+        """Hand a reply to its caller; False when no caller waits here (gone, or on another node)."""
+        result = self._waiting.get(token)
+        if result is None:
+            return False
+        result.set(reply)
+        return True

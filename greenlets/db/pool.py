@@ -1,0 +1,155 @@
+"""A bounded, gevent-friendly psycopg2 connection pool.
+
+Checkout is constant time: a free list of idle connections plus a FIFO of waiters, each with its
+own AsyncResult (never thousands of greenlets parked on one shared queue). Checkout waits at most
+``timeout_s``; connects are bounded by ``gevent.Timeout`` because libpq's connect_timeout is ignored
+in green mode. Sessions are bounded server-side (statement, lock and idle-in-transaction timeouts)
+because killing a greenlet mid-query does not stop the statement on the server.
+"""
+import logging
+from collections import deque
+from contextlib import contextmanager
+
+import gevent
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
+from gevent.event import AsyncResult
+
+from greenlets.db.queries import QUERIES
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 10
+_BROKEN = (psycopg2.OperationalError, psycopg2.InterfaceError, gevent.GreenletExit, gevent.Timeout)
+
+
+class PoolTimeout(Exception):
+    """No connection became free within the checkout timeout."""
+
+
+class Pool:
+    def __init__(self, dsn, size, timeout_s, statement_timeout_ms=30000, application_name="greenrow"):
+        if psycopg2.extensions.get_wait_callback() is None:
+            raise RuntimeError("psycogreen.gevent.patch_psycopg() must run before the pool is made")
+        self.dsn = dsn
+        self.size = size
+        self.timeout_s = timeout_s
+        self._options = (
+            f"-c statement_timeout={statement_timeout_ms} -c lock_timeout={statement_timeout_ms}"
+            f" -c idle_in_transaction_session_timeout={statement_timeout_ms * 2}"
+        )
+        self._application_name = application_name
+        self._free = []
+        self._waiters = deque()
+        self._opened = 0
+        self.closed = False
+
+    def __str__(self):
+        return f"<Pool size={self.size} opened={self._opened} free={len(self._free)} waiting={len(self._waiters)}>"
+
+    def stats(self):
+        return {"size": self.size, "open": self._opened, "idle": len(self._free), "waiting": len(self._waiters)}
+
+    def connect(self):
+        """A new connection outside the pool (e.g. for LISTEN or migrations); the caller closes it."""
+        with gevent.Timeout(CONNECT_TIMEOUT_S, PoolTimeout(f"could not connect within {CONNECT_TIMEOUT_S} s")):
+            return psycopg2.connect(self.dsn, options=self._options, application_name=self._application_name)
+
+    def acquire(self):
+        if self.closed:
+            raise PoolTimeout("the connection pool is closed")
+        if self._free:
+            return self._free.pop()
+        if self._opened < self.size:
+            return self._open_counted()
+        waiter = AsyncResult()
+        self._waiters.append(waiter)
+        try:
+            granted = waiter.get(timeout=self.timeout_s)
+        except gevent.Timeout:
+            if not waiter.ready():
+                self._waiters.remove(waiter)
+                raise PoolTimeout(f"no database connection free within {self.timeout_s} s") from None
+            granted = waiter.value
+        except BaseException:
+            if waiter.ready() and waiter.successful():  # handed a connection as we were killed: pass it on
+                self._hand_back(waiter.value)
+            else:
+                self._waiters.remove(waiter)
+            raise
+        # None means "a slot was freed by a broken connection: open your own".
+        return granted if granted is not None else self._open_counted(already_counted=True)
+
+    def _open_counted(self, already_counted=False):
+        if not already_counted:
+            self._opened += 1
+        try:
+            return self.connect()
+        except BaseException:
+            self._opened -= 1
+            self._wake_one_for_slot()
+            raise
+
+    def _hand_back(self, conn):
+        if conn is None:
+            self._opened -= 1
+            self._wake_one_for_slot()
+        else:
+            self.release(conn)
+
+    def _wake_one_for_slot(self):
+        if self._waiters and self._opened < self.size:
+            self._opened += 1
+            self._waiters.popleft().set(None)
+
+    def release(self, conn, broken=False):
+        if broken or conn.closed or self.closed:
+            try:
+                conn.close()
+            except Exception:  # closing a broken connection may fail again; it is gone either way
+                pass
+            self._opened -= 1
+            self._wake_one_for_slot()
+        elif self._waiters:
+            self._waiters.popleft().set(conn)
+        else:
+            self._free.append(conn)
+
+    @contextmanager
+    def transaction(self, dicts=False):
+        """A cursor in one transaction: commits on success, rolls back on error, drops broken connections."""
+        conn = self.acquire()
+        broken = False
+        try:
+            factory = psycopg2.extras.RealDictCursor if dicts else None
+            with conn.cursor(cursor_factory=factory) as cur:
+                yield cur
+            conn.commit()
+        except BaseException as exc:
+            broken = isinstance(exc, _BROKEN)
+            if not broken and not conn.closed:
+                try:
+                    conn.rollback()
+                except Exception:
+                    broken = True
+            raise
+        finally:
+            self.release(conn, broken)
+
+    def fetch_all(self, name, params=None, dicts=False):
+        with self.transaction(dicts=dicts) as cur:
+            cur.execute(QUERIES[name], params)
+            return cur.fetchall() if cur.description else []
+
+    def fetch_one(self, name, params=None, dicts=False):
+        with self.transaction(dicts=dicts) as cur:
+            cur.execute(QUERIES[name], params)
+            return cur.fetchone() if cur.description else None
+
+    def close(self):
+        self.closed = True
+        while self._free:
+            self._free.pop().close()
+        while self._waiters:
+            self._waiters.popleft().set_exception(PoolTimeout("the connection pool is closed"))

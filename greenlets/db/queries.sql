@@ -1,0 +1,235 @@
+-- Every runtime query of greenrow, each under a `-- name: NAME` header with one line saying what it
+-- does. Looked up by name through greenlets.db.queries. Parameters are psycopg2 %(name)s style.
+-- "Fenced" means the statement only takes effect while this node holds the row's shard lease.
+
+-- name: meta_get
+-- Read one value of the cluster-wide settings (e.g. the shard count fixed at first start).
+SELECT value FROM greenrow_meta WHERE key = %(key)s;
+
+-- name: meta_set_default
+-- Store a cluster-wide setting unless one is already stored; returns the stored value.
+WITH ins AS (
+    INSERT INTO greenrow_meta (key, value) VALUES (%(key)s, %(value)s)
+    ON CONFLICT (key) DO NOTHING
+    RETURNING value)
+SELECT value FROM ins UNION ALL SELECT value FROM greenrow_meta WHERE key = %(key)s LIMIT 1;
+
+-- name: create_run
+-- Allocate a contiguous id range, insert the run and all its rows in one statement.
+WITH alloc AS (
+    UPDATE row_id_counter SET next_id = next_id + %(rows)s
+    RETURNING next_id - %(rows)s AS first_id),
+run AS (
+    INSERT INTO runs (rows, first_row_id, last_row_id, start_value, step, tick_ms, scan_ms, max_concurrency)
+    SELECT %(rows)s, first_id, first_id + %(rows)s - 1, %(start_value)s, %(step)s, %(tick_ms)s,
+           %(scan_ms)s, %(max_concurrency)s
+      FROM alloc
+    RETURNING *),
+inserted AS (
+    INSERT INTO rows (id, run_id, shard, value, state)
+    SELECT g, run.id, (g %% %(shards)s)::integer, run.start_value,
+           CASE WHEN run.start_value = 0 THEN 'done' ELSE 'pending' END
+      FROM run, generate_series(run.first_row_id, run.last_row_id) AS g
+    RETURNING 1)
+SELECT run.*, (SELECT count(*) FROM inserted) AS inserted FROM run;
+
+-- name: runs_with_counts
+-- Runs (one by id, or the most recent) with their row counts by state and summed restarts and ticks.
+SELECT run.*, c.pending, c.active, c.idle, c.done, c.failed, c.restarts, c.ticks
+  FROM runs run
+ CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE state = 'pending') AS pending,
+           count(*) FILTER (WHERE state = 'active')  AS active,
+           count(*) FILTER (WHERE state = 'idle')    AS idle,
+           count(*) FILTER (WHERE state = 'done')    AS done,
+           count(*) FILTER (WHERE state = 'failed')  AS failed,
+           coalesce(sum(restarts), 0)::bigint        AS restarts,
+           coalesce(sum(ticks), 0)::bigint           AS ticks
+      FROM rows WHERE rows.run_id = run.id) AS c
+ WHERE run.id IN (SELECT id FROM runs
+                   WHERE %(run_id)s::bigint IS NULL OR id = %(run_id)s::bigint
+                   ORDER BY id DESC LIMIT %(limit)s)
+ ORDER BY run.id DESC;
+
+-- name: running_runs
+-- Every run that is still running, with the parameters its monitor needs.
+SELECT * FROM runs WHERE status = 'running' ORDER BY id;
+
+-- name: run_params
+-- One run's parameters and status.
+SELECT * FROM runs WHERE id = %(run_id)s;
+
+-- name: stop_run
+-- Mark a running run stopped and park its unfinished rows as idle; values stay as they are.
+WITH run AS (
+    UPDATE runs SET status = 'stopped', finished_at = now()
+     WHERE id = %(run_id)s AND status = 'running'
+    RETURNING id)
+UPDATE rows SET state = 'idle'
+  FROM run
+ WHERE rows.run_id = run.id AND rows.state IN ('pending', 'active');
+
+-- name: finish_run
+-- Mark a running run done once none of its rows is pending or active.
+UPDATE runs SET status = 'done', finished_at = now()
+ WHERE id = %(run_id)s AND status = 'running'
+   AND NOT EXISTS (SELECT 1 FROM rows WHERE run_id = %(run_id)s AND state IN ('pending', 'active'))
+RETURNING id;
+
+-- name: claim_pending_rows
+-- Fenced: turn up to `limit` pending rows of a run in this node's shards into active ones, lowest ids first.
+UPDATE rows SET state = 'active'
+ WHERE id IN (
+    SELECT r.id
+      FROM rows r
+      JOIN shard_leases l ON l.shard = r.shard
+     WHERE r.run_id = %(run_id)s AND r.state = 'pending'
+       AND l.node_id = %(node_id)s AND l.expires_at > now()
+     ORDER BY r.id
+     LIMIT %(limit)s
+       FOR UPDATE OF r SKIP LOCKED)
+RETURNING id, value, paused;
+
+-- name: row_state
+-- What a row server (re)starts from: the row as stored.
+SELECT r.id, r.run_id, r.value, r.state, r.paused, r.ticks, r.restarts, r.last_tick_at,
+       run.status AS run_status, run.step, run.tick_ms
+  FROM rows r JOIN runs run ON run.id = r.run_id
+ WHERE r.id = %(row_id)s;
+
+-- name: row_view
+-- A row as GET /rows/<id> shows it, with the number of messages waiting in its inbox.
+SELECT r.id, r.run_id, r.shard, r.value, r.state, r.paused, r.ticks, r.restarts, r.last_tick_at,
+       (SELECT count(*) FROM messages m WHERE m.row_id = r.id) AS inbox
+  FROM rows r
+ WHERE r.id = %(row_id)s;
+
+-- name: commit_ticks
+-- Fenced group commit: one tick for each listed row that is active, unpaused and above 0.
+UPDATE rows r
+   SET value = GREATEST(r.value - t.step, 0),
+       ticks = r.ticks + 1,
+       last_tick_at = now(),
+       state = CASE WHEN r.value <= t.step THEN 'done' ELSE r.state END
+  FROM unnest(%(ids)s::bigint[], %(steps)s::integer[]) AS t(id, step), shard_leases l
+ WHERE r.id = t.id AND r.value > 0 AND NOT r.paused AND r.state = 'active'
+   AND l.shard = r.shard AND l.node_id = %(node_id)s AND l.expires_at > now()
+RETURNING r.id, r.value;
+
+-- name: insert_message
+-- Commit a message to a row's durable inbox; no row comes back when the row does not exist.
+INSERT INTO messages (row_id, shard, type, body, reply_to)
+SELECT id, shard, %(type)s, %(body)s, %(reply_to)s FROM rows WHERE id = %(row_id)s
+RETURNING id, shard;
+
+-- name: take_next_message
+-- Remove the oldest message of a row's inbox (the caller applies it in the same transaction).
+DELETE FROM messages
+ WHERE id = (SELECT id FROM messages WHERE row_id = %(row_id)s ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING id, type, body, reply_to;
+
+-- name: apply_message
+-- Fenced: a message's effect on its row; set_value/add/paused/stop/revive say what changes.
+WITH target AS (
+    SELECT r.id, GREATEST(COALESCE(%(set_value)s, r.value) + %(add)s, 0) AS new_value,
+           run.status = 'running' AS run_running
+      FROM rows r
+      JOIN runs run ON run.id = r.run_id
+      JOIN shard_leases l ON l.shard = r.shard
+     WHERE r.id = %(row_id)s AND l.node_id = %(node_id)s AND l.expires_at > now()
+       FOR UPDATE OF r)
+UPDATE rows r
+   SET value = t.new_value,
+       paused = COALESCE(%(paused)s, r.paused),
+       state = CASE
+           WHEN %(stop)s AND r.state IN ('pending', 'active') THEN 'idle'
+           WHEN r.state = 'failed' AND NOT %(revive)s THEN 'failed'
+           WHEN t.new_value = 0 THEN 'done'
+           WHEN r.state IN ('done', 'failed') OR (r.state = 'idle' AND %(revive)s)
+               THEN CASE WHEN t.run_running THEN 'pending' ELSE 'idle' END
+           ELSE r.state END
+  FROM target t
+ WHERE r.id = t.id
+RETURNING r.id, r.run_id, r.value, r.state, r.paused, r.ticks, r.restarts, r.last_tick_at;
+
+-- name: count_restart
+-- Fenced: count one restart of a row's server and return the state it restarts from.
+UPDATE rows r SET restarts = r.restarts + 1
+  FROM shard_leases l
+ WHERE r.id = %(row_id)s AND l.shard = r.shard AND l.node_id = %(node_id)s AND l.expires_at > now()
+RETURNING r.id, r.value, r.state, r.paused;
+
+-- name: fail_row
+-- Fenced: the row's server crashed past its restart limit; it stays failed until a set revives it.
+UPDATE rows r SET state = 'failed'
+  FROM shard_leases l
+ WHERE r.id = %(row_id)s AND l.shard = r.shard AND l.node_id = %(node_id)s AND l.expires_at > now()
+RETURNING r.id;
+
+-- name: rows_with_messages
+-- Rows of the given shards whose inbox holds messages (catch-up after a restart or a missed wake-up).
+SELECT DISTINCT row_id FROM messages WHERE shard = ANY(%(shards)s);
+
+-- name: heartbeat_node
+-- Refresh this node's heartbeat and live row server count (re-registering it if it was swept).
+INSERT INTO nodes (id, host, pid, row_servers) VALUES (%(node_id)s, %(host)s, %(pid)s, %(row_servers)s)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), row_servers = EXCLUDED.row_servers;
+
+-- name: sweep_dead_nodes
+-- Forget nodes whose heartbeat stopped long ago (killed without a graceful stop).
+DELETE FROM nodes WHERE heartbeat_at < now() - make_interval(secs => %(ttl_ms)s * 10 / 1000.0);
+
+-- name: live_nodes
+-- Nodes with a recent heartbeat, with the shards they hold.
+SELECT n.id, n.host, n.pid, n.started_at, n.row_servers,
+       round(extract(epoch FROM now() - n.heartbeat_at)::numeric, 3)::float AS heartbeat_age_s,
+       (SELECT count(*) FROM shard_leases l WHERE l.node_id = n.id AND l.expires_at > now()) AS shards
+  FROM nodes n
+ WHERE n.heartbeat_at > now() - make_interval(secs => %(ttl_ms)s / 1000.0)
+ ORDER BY n.started_at, n.id;
+
+-- name: deregister_node
+-- Remove this node on a graceful stop.
+DELETE FROM nodes WHERE id = %(node_id)s;
+
+-- name: ensure_shards
+-- Create the lease rows for every shard (idempotent).
+INSERT INTO shard_leases (shard)
+SELECT g FROM generate_series(0, %(shards)s - 1) AS g
+ON CONFLICT (shard) DO NOTHING;
+
+-- name: claim_free_shards
+-- Take up to `limit` shards whose lease is free or expired; returns them with their new epoch.
+UPDATE shard_leases SET node_id = %(node_id)s, epoch = epoch + 1,
+                        expires_at = now() + make_interval(secs => %(ttl_ms)s / 1000.0)
+ WHERE shard IN (
+    SELECT shard FROM shard_leases
+     WHERE node_id IS NULL OR expires_at <= now()
+     ORDER BY shard
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED)
+RETURNING shard, epoch;
+
+-- name: reset_stale_active_rows
+-- Rows left active by a previous owner of these shards go back to pending (their servers are gone).
+UPDATE rows SET state = 'pending' WHERE shard = ANY(%(shards)s) AND state = 'active';
+
+-- name: renew_leases
+-- Extend every lease this node still holds; returns the shards held.
+UPDATE shard_leases SET expires_at = now() + make_interval(secs => %(ttl_ms)s / 1000.0)
+ WHERE node_id = %(node_id)s AND expires_at > now()
+RETURNING shard;
+
+-- name: release_leases
+-- Give up this node's leases at once (graceful stop): their active rows go back to pending first.
+WITH mine AS (
+    UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'
+     WHERE node_id = %(node_id)s
+    RETURNING shard)
+UPDATE rows SET state = 'pending'
+  FROM mine
+ WHERE rows.shard = mine.shard AND rows.state = 'active';
+
+-- name: database_now
+-- Readiness probe: the database answers.
+SELECT now();

@@ -1,0 +1,22 @@
+"""Errors the runtime raises to its callers (the HTTP layer maps them to JSON errors)."""
+
+
+class RuntimeUnavailable(Exception):
+    """The node is not running or the database cannot be reached (HTTP 503)."""
+
+
+class RowNotFound(Exception):
+    """No row with that id (HTTP 404)."""
+
+
+class RunNotFound(Exception):
+    """No run with that id (HTTP 404)."""
+
+
+class CallTimeout(Exception):
+    """A call (?wait=true) got no reply in time; the message stays committed and will be applied (HTTP 504)."""
+
+    def __init__(self, message_id, timeout_ms):
+        super().__init__(f"no reply from row server within {timeout_ms} ms; message {message_id} stays queued")
+        self.message_id = message_id
+        self.timeout_ms = timeout_ms

@@ -1,0 +1,83 @@
+"""One monitor per running run on each node: launches the run's row servers, at most
+``max_concurrency`` at a time, as slots free up and every ``scan_ms``; ends when the run is done.
+
+A monitor works only the rows of the shards its node holds. When nothing of the run is pending or
+active anywhere it marks the run done and leaves, and nothing of the run stays in memory.
+"""
+import logging
+
+import gevent
+from gevent.event import Event
+
+from greenlets.row_server import RunInfo, stop_all
+
+log = logging.getLogger(__name__)
+
+# After a slot frees, wait this long to gather more before claiming rows (one query, not thousands).
+REFILL_GATHER_S = 0.05
+
+
+class Monitor:
+    def __init__(self, node, run):
+        self._node = node
+        self.run_info = RunInfo(run["id"], run["step"], run["tick_ms"])
+        self.run_id = run["id"]
+        self._scan_s = run["scan_ms"] / 1000.0
+        self._max_concurrency = run["max_concurrency"]
+        self.active = set()
+        self._slot_freed = Event()
+        self._stopped = False
+
+    def __str__(self):
+        return f"<Monitor run={self.run_id} active={len(self.active)}>"
+
+    def release(self, row_id):
+        """A launched row server of this run left for good (done, stopped, failed)."""
+        self.active.discard(row_id)
+        self._slot_freed.set()
+
+    def stop(self):
+        """The run was stopped: end its row servers; values stay as they are."""
+        self._stopped = True
+        self._slot_freed.set()
+        stop_all(filter(None, map(self._node.registry.get, list(self.active))), timeout_s=5)
+
+    def run(self):
+        try:
+            self._work()
+        finally:
+            self._node.forget_monitor(self)
+
+    def _work(self):
+        log.info("greenrow.monitor.start run=%s node=%s", self.run_id, self._node.id)
+        while not self._stopped:
+            launched = self._launch_free_slots()
+            if not self.active and not launched and self._finish_if_complete():
+                return
+            woke = self._slot_freed.wait(timeout=self._scan_s)
+            self._slot_freed.clear()
+            if woke and not self._stopped:
+                gevent.sleep(REFILL_GATHER_S)
+        log.info("greenrow.monitor.stop run=%s node=%s", self.run_id, self._node.id)
+
+    def _launch_free_slots(self):
+        free = self._node.concurrency_share(self._max_concurrency) - len(self.active)
+        if free <= 0:
+            return 0
+        rows = self._node.pool.fetch_all(
+            "claim_pending_rows", {"run_id": self.run_id, "node_id": self._node.id, "limit": free})
+        registry = self._node.registry
+        for row_id, value, paused in rows:
+            self.active.add(row_id)
+            registry.start(row_id, self.run_info, True, value, paused)
+        if rows:
+            log.debug("run %s: launched %d row servers (%d active)", self.run_id, len(rows), len(self.active))
+        return len(rows)
+
+    def _finish_if_complete(self):
+        if self._node.pool.fetch_one("finish_run", {"run_id": self.run_id}):
+            self._node.telemetry.bump("runs_finished")
+            log.info("greenrow.run.done run=%s", self.run_id)
+            return True
+        status = self._node.pool.fetch_one("run_params", {"run_id": self.run_id}, dicts=True)
+        return status is None or status["status"] != "running"

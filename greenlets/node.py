@@ -1,0 +1,313 @@
+"""A node: one gunicorn worker's runtime, and the facade the HTTP layer talks to.
+
+It wires the pieces together (pool, lease keeper, tick writers, row supervisor, monitors, registry)
+under a ServiceSupervisor, starts them in ``post_worker_init`` and stops them gracefully in
+``worker_exit``: row servers finish their tick in flight, active rows go back to pending, the
+shard leases are released and the node deregisters, so a peer can take over at once.
+"""
+import logging
+import math
+import os
+import socket
+import time
+import uuid
+
+import gevent
+from psycopg2.extras import Json
+
+from config.settings import SettingsError
+from greenlets.calls import PendingCalls
+from greenlets.db.migrate import migrate
+from greenlets.db.pool import Pool, PoolTimeout
+from greenlets.errors import RowNotFound, RuntimeUnavailable
+from greenlets.leases import LeaseKeeper
+from greenlets.monitor import Monitor
+from greenlets.registry import Registry
+from greenlets.row_server import RunInfo, stop_all
+from greenlets.supervisor import RowSupervisor, ServiceSupervisor
+from greenlets.telemetry import Telemetry
+from greenlets.tick_writer import TickWriter
+from greenlets.views import row_view, run_view
+
+log = logging.getLogger(__name__)
+
+START_RETRY_S = 1.0
+INBOX_SWEEP_S = 2.0
+STOP_TIMEOUT_S = 10.0
+TICK_WRITERS = 2
+
+
+class Node:
+    def __init__(self, settings):
+        self.settings = settings
+        self.id = None
+        self.pool = None
+        self.telemetry = Telemetry()
+        self.calls = PendingCalls()
+        self.registry = Registry(self)
+        self.monitors = {}
+        self.running = False
+        self.stopping = False
+        self.started_at = None
+        self.start_error = None
+        self._starter = None
+
+    def __str__(self):
+        return f"<Node {self.id} running={self.running} servers={len(self.registry)}>"
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def start_in_background(self):
+        """Start the node, retrying until the database answers; /readyz says 503 until then."""
+        self._starter = gevent.spawn(self._start_with_retries)
+
+    def _start_with_retries(self):
+        while not self.stopping:
+            try:
+                self.start()
+                return
+            except SettingsError as exc:
+                self.start_error = str(exc)
+                log.critical("greenrow.node.refused %s", exc)
+                return
+            except Exception as exc:
+                self.start_error = f"database not reachable: {exc}".strip()
+                log.warning("greenrow.node.start_failed %s; retrying in %ss", exc, START_RETRY_S)
+                if self.pool is not None:
+                    self.pool.close()
+                    self.pool = None
+                gevent.sleep(START_RETRY_S)
+
+    def start(self):
+        settings = self.settings.require_database()
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.pool = Pool(settings.database_url, settings.pool_size, settings.pool_timeout_ms / 1000.0,
+                         settings.statement_timeout_ms, application_name=f"greenrow {self.id}")
+        conn = self.pool.connect()
+        try:
+            migrate(conn)
+        finally:
+            conn.close()
+        self._check_shard_count()
+        self.pool.fetch_one("ensure_shards", {"shards": settings.shards})
+        self.pool.fetch_one("heartbeat_node", self.heartbeat_params())
+        self.leases = LeaseKeeper(self, settings.shards, settings.lease_ttl_ms)
+        self.tick_writer = TickWriter(self.pool, self.id, self.telemetry,
+                                      settings.tick_batch_ms, settings.tick_batch_max)
+        self.supervisor = RowSupervisor(self, settings.max_restarts, settings.max_seconds,
+                                        settings.restart_backoff_ms)
+        self.services = ServiceSupervisor(self.telemetry)
+        self.services.start_child("row-supervisor", self.supervisor.run)
+        for number in range(TICK_WRITERS):
+            self.services.start_child(f"tick-writer-{number}", self.tick_writer.run)
+        self.started_at = time.time()
+        self.running = True
+        self.start_error = None
+        self.leases.renew_and_claim()
+        self.services.start_child("lease-keeper", self.leases.run)
+        self.services.start_child("inbox-sweeper", self._sweep_inboxes)
+        self.ensure_monitors()
+        log.info("greenrow.node.start node=%s shards=%d/%d", self.id, len(self.leases.held), settings.shards)
+
+    def stop(self):
+        """Graceful stop: servers finish their tick in flight, leases are released, the node leaves."""
+        self.stopping = True
+        if self._starter is not None:
+            self._starter.kill(block=False)
+        if not self.running:
+            return
+        log.info("greenrow.node.stop node=%s row_servers=%d", self.id, len(self.registry))
+        for monitor in list(self.monitors.values()):
+            self.services.stop_child(f"monitor-{monitor.run_id}")
+        stop_all(self.registry.servers(), timeout_s=STOP_TIMEOUT_S)
+        self.supervisor.stop()
+        self.services.stop()
+        self.running = False
+        try:
+            self.leases.release_all()
+            self.pool.fetch_one("deregister_node", {"node_id": self.id})
+        except Exception as exc:
+            log.warning("greenrow.node.stop could not release leases (%s): they expire in %d ms",
+                        exc, self.settings.lease_ttl_ms)
+        self.pool.close()
+
+    def _check_shard_count(self):
+        stored = self.pool.fetch_one("meta_set_default", {"key": "shards", "value": str(self.settings.shards)})
+        if int(stored[0]) != self.settings.shards:
+            raise SettingsError(
+                f"GREENROW_SHARDS is {self.settings.shards} but this database was set up with {stored[0]} shards;"
+                " use the same value on every node of a database")
+
+    def heartbeat_params(self):
+        return {"node_id": self.id, "host": socket.gethostname(), "pid": os.getpid(),
+                "row_servers": len(self.registry)}
+
+    # --- what the runtime's parts ask of the node -------------------------------------------------
+
+    def concurrency_share(self, max_concurrency):
+        """This node's part of a run's cluster-wide max_concurrency: in proportion to its shards."""
+        return math.ceil(max_concurrency * len(self.leases.held) / self.leases.shards)
+
+    def release_slot(self, run_id, row_id):
+        monitor = self.monitors.get(run_id)
+        if monitor is not None:
+            monitor.release(row_id)
+
+    def ensure_monitors(self):
+        for run in self.pool.fetch_all("running_runs", dicts=True):
+            if run["id"] not in self.monitors and not self.stopping:
+                monitor = Monitor(self, run)
+                self.monitors[run["id"]] = monitor
+                self.services.start_child(f"monitor-{run['id']}", monitor.run)
+
+    def forget_monitor(self, monitor):
+        if self.monitors.get(monitor.run_id) is monitor:
+            del self.monitors[monitor.run_id]
+
+    def shards_gained(self, shards):
+        self._poke_inboxes(shards)
+        self.ensure_monitors()
+
+    def shards_lost(self, shards):
+        lost = [server for server in self.registry.servers() if self.leases.shard_of(server.row_id) in shards]
+        stop_all(lost, timeout_s=STOP_TIMEOUT_S)
+
+    def deliver(self, row_id):
+        """Wake the row's server about its inbox, starting one if none is live (activation on demand)."""
+        server = self.registry.get(row_id)
+        if server is not None:
+            server.notify_messages()
+            return
+        if self.stopping or self.leases.shard_of(row_id) not in self.leases.held:
+            return  # the message waits in the inbox for the shard's owner
+        row = self.pool.fetch_one("row_state", {"row_id": row_id}, dicts=True)
+        if row is None:
+            return
+        monitor = self.monitors.get(row["run_id"])
+        run = monitor.run_info if monitor else RunInfo(row["run_id"], row["step"], row["tick_ms"])
+        self.registry.start(row_id, run, False, row["value"], row["paused"]).notify_messages()
+
+    def _poke_inboxes(self, shards):
+        for (row_id,) in self.pool.fetch_all("rows_with_messages", {"shards": sorted(shards)}):
+            self.deliver(row_id)
+
+    def _sweep_inboxes(self):
+        """Catch up on messages nobody was woken for (a failed delivery, a restart) and on new runs."""
+        while True:
+            gevent.sleep(INBOX_SWEEP_S)
+            if self.leases.held:
+                self._poke_inboxes(self.leases.held)
+            self.ensure_monitors()
+
+    # --- the facade the HTTP layer calls ------------------------------------------------------------
+
+    def _require_running(self):
+        if not self.running or self.stopping:
+            raise RuntimeUnavailable(self.start_error or "the node is starting or stopping")
+
+    def _db(self, method, name, params=None, dicts=True):
+        self._require_running()
+        try:
+            return method(name, params, dicts=dicts)
+        except PoolTimeout as exc:
+            raise RuntimeUnavailable(str(exc)) from None
+
+    def ready(self):
+        if not self.running or self.stopping:
+            return False
+        try:
+            self.pool.fetch_one("database_now")
+            return True
+        except Exception:
+            return False
+
+    def create_run(self, params):
+        record = self._db(self.pool.fetch_one, "create_run", dict(params, shards=self.settings.shards))
+        self.telemetry.bump("runs_created")
+        log.info("greenrow.run.start run=%s rows=%d", record["id"], record["rows"])
+        self.ensure_monitors()
+        return self.get_run(record["id"])
+
+    def get_run(self, run_id):
+        records = self._db(self.pool.fetch_all, "runs_with_counts", {"run_id": run_id, "limit": 1})
+        return run_view(records[0]) if records else None
+
+    def list_runs(self, limit):
+        records = self._db(self.pool.fetch_all, "runs_with_counts", {"run_id": None, "limit": limit})
+        return [run_view(record) for record in records]
+
+    def stop_run(self, run_id):
+        self._db(self.pool.fetch_one, "stop_run", {"run_id": run_id})
+        monitor = self.monitors.get(run_id)
+        if monitor is not None:
+            monitor.stop()
+            self.telemetry.bump("runs_stopped")
+        return self.get_run(run_id)
+
+    def get_row(self, row_id):
+        record = self._db(self.pool.fetch_one, "row_view", {"row_id": row_id})
+        if record is None:
+            return None
+        live = self.registry.get(row_id) is not None
+        return row_view(record, self.id if live else None)
+
+    def send_message(self, row_id, message, wait, timeout_ms):
+        self._require_running()
+        body = {key: value for key, value in message.items() if key != "type"}
+        token = self.calls.open() if wait else None
+        try:
+            inserted = self._db(self.pool.fetch_one, "insert_message",
+                                {"row_id": row_id, "type": message["type"], "body": Json(body), "reply_to": token},
+                                dicts=False)
+        except BaseException:
+            self.calls.cancel(token)
+            raise
+        if inserted is None:
+            self.calls.cancel(token)
+            raise RowNotFound(f"row {row_id} does not exist")
+        message_id = inserted[0]
+        self.telemetry.bump("messages_accepted")
+        try:
+            self.deliver(row_id)
+        except Exception as exc:  # committed already: the inbox sweeper delivers it
+            log.warning("message %s for row %s committed but not delivered yet: %s", message_id, row_id, exc)
+        if not wait:
+            return {"message_id": message_id}
+        try:
+            reply = self.calls.wait(token, message_id, timeout_ms)
+        except Exception:
+            self.telemetry.bump("calls_timed_out")
+            raise
+        return {"message_id": message_id, "reply": reply}
+
+    def list_nodes(self):
+        records = self._db(self.pool.fetch_all, "live_nodes", {"ttl_ms": self.settings.lease_ttl_ms})
+        nodes = []
+        for record in records:
+            view = dict(record, started_at=record["started_at"].isoformat())
+            if record["id"] == self.id:
+                view["row_servers"] = len(self.registry)
+            nodes.append(view)
+        return nodes
+
+    def metrics(self):
+        usage = os.times()
+        snapshot = {
+            "node": self.id,
+            "running": self.running,
+            "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else 0,
+            "row_servers": len(self.registry),
+            "monitors": {str(run_id): {"active": len(m.active)} for run_id, m in self.monitors.items()},
+            "pending_calls": len(self.calls),
+            "shards_held": len(self.leases.held) if self.running else 0,
+            "pool": self.pool.stats() if self.pool else None,
+            "rss_bytes": _rss_bytes(),
+            "cpu_s": round(usage.user + usage.system, 3),
+        }
+        snapshot.update(self.telemetry.snapshot())
+        return snapshot
+
+
+def _rss_bytes():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

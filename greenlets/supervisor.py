@@ -1,0 +1,150 @@
+"""Supervision: row servers are restarted when they crash, long-lived node services too.
+
+``RowSupervisor`` follows OTP's restart intensity: a row may crash ``max_restarts`` times in
+``max_seconds``; each restart waits a doubling backoff and reloads the row from the database. Past
+the limit the row is marked ``failed`` and stays so until a ``set`` message revives it.
+``ServiceSupervisor`` keeps the node's own greenlets (tick writers, lease keeper, monitors, the row
+supervisor itself) running: a child that raises is logged and started again.
+"""
+import logging
+import time
+from collections import deque
+
+import gevent
+from gevent.event import Event
+from gevent.pool import Group
+
+from greenlets.db.queries import QUERIES
+
+log = logging.getLogger(__name__)
+
+SERVICE_RESTART_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+
+class RowSupervisor:
+    def __init__(self, node, max_restarts, max_seconds, backoff_ms):
+        self._node = node
+        self._max_restarts = max_restarts
+        self._max_seconds = max_seconds
+        self._backoff_s = backoff_ms / 1000.0
+        self._crashed = deque()
+        self._has_work = Event()
+        self._recent = {}
+        self._restarts = Group()
+
+    def __str__(self):
+        return f"<RowSupervisor crashed={len(self._crashed)} restarting={len(self._restarts)}>"
+
+    def on_exit(self, server):
+        """rawlink callback (runs in the hub): a row server ended."""
+        self._node.telemetry.bump("row_servers_exited")
+        if server.successful():
+            self._recent.pop(server.row_id, None)
+            if server.launched:
+                self._node.release_slot(server.run_info.id, server.row_id)
+            return
+        self._node.telemetry.bump("row_servers_crashed")
+        self._crashed.append(server)
+        self._has_work.set()
+
+    def run(self):
+        while True:
+            while not self._crashed:
+                self._has_work.clear()
+                self._has_work.wait()
+            self._handle_crash(self._crashed.popleft())
+
+    def stop(self):
+        self._restarts.kill(block=True, timeout=5)
+
+    def _handle_crash(self, server):
+        if self._node.stopping:
+            return
+        row_id = server.row_id
+        now = time.monotonic()
+        recent = self._recent.setdefault(row_id, deque())
+        while recent and now - recent[0] > self._max_seconds:
+            recent.popleft()
+        recent.append(now)
+        if len(recent) > self._max_restarts:
+            self._fail(server, len(recent))
+            return
+        log.warning("greenrow.row.restart row=%s crash=%r restart=%d/%d within %ss",
+                    row_id, server.exception, len(recent), self._max_restarts, self._max_seconds)
+        backoff = self._backoff_s * 2 ** (len(recent) - 1)
+        self._restarts.add(gevent.spawn_later(backoff, self._restart, server))
+
+    def _fail(self, server, crashes):
+        self._recent.pop(server.row_id, None)
+        self._node.pool.fetch_one("fail_row", {"row_id": server.row_id, "node_id": self._node.id})
+        self._node.telemetry.bump("rows_failed")
+        log.error("greenrow.row.failed row=%s crashes=%d within %ss, last=%r",
+                  server.row_id, crashes, self._max_seconds, server.exception)
+        if server.launched:
+            self._node.release_slot(server.run_info.id, server.row_id)
+
+    def _restart(self, server):
+        if self._node.stopping:
+            return
+        try:
+            row = self._node.pool.fetch_one(
+                "count_restart", {"row_id": server.row_id, "node_id": self._node.id}, dicts=True)
+        except Exception as exc:
+            log.warning("row %s: restart could not reach the database (%s); retrying", server.row_id, exc)
+            self._crashed.append(server)
+            self._has_work.set()
+            return
+        launched = server.launched and row is not None and row["state"] == "active"
+        if server.launched and not launched:
+            self._node.release_slot(server.run_info.id, server.row_id)
+        if row is None:
+            return  # the shard lease is gone: the new owner runs this row
+        self._node.telemetry.bump("row_restarts")
+        self._node.registry.start(server.row_id, server.run_info, launched, row["value"], row["paused"])
+
+
+class ServiceSupervisor:
+    """Starts the node's long-lived greenlets and restarts any that raises."""
+
+    def __init__(self, telemetry):
+        self._telemetry = telemetry
+        self._children = {}
+        self.stopping = False
+
+    def start_child(self, name, target, *args):
+        self._spawn(name, target, args, attempt=0)
+
+    def is_running(self, name):
+        child = self._children.get(name)
+        return child is not None and not child[2].dead
+
+    def _spawn(self, name, target, args, attempt, delay=0.0):
+        greenlet = gevent.spawn_later(delay, target, *args) if delay else gevent.spawn(target, *args)
+        greenlet.name = name
+        self._children[name] = (target, args, greenlet, attempt)
+        greenlet.rawlink(self._on_exit)
+
+    def _on_exit(self, greenlet):
+        child = self._children.get(greenlet.name)
+        if child is None or child[2] is not greenlet:
+            return
+        if self.stopping or greenlet.successful():
+            del self._children[greenlet.name]
+            return
+        target, args, _, attempt = child
+        delay = SERVICE_RESTART_DELAYS_S[min(attempt, len(SERVICE_RESTART_DELAYS_S) - 1)]
+        log.error("greenrow.service.restart name=%s error=%r restart_in=%ss",
+                  greenlet.name, greenlet.exception, delay)
+        self._telemetry.bump("service_restarts")
+        self._spawn(greenlet.name, target, args, attempt + 1, delay)
+
+    def stop_child(self, name, timeout_s=5):
+        child = self._children.pop(name, None)
+        if child is not None:
+            child[2].kill(block=True, timeout=timeout_s)
+
+    def stop(self, timeout_s=5):
+        self.stopping = True
+        greenlets = [child[2] for child in self._children.values()]
+        gevent.killall(greenlets, block=True, timeout=timeout_s)
+        self._children.clear()

@@ -1,0 +1,21 @@
+"""The HTTP layer: create_app(node) wires blueprints, error handlers and limits to one node."""
+from flask import Flask
+
+from service import health, meta, nodes, rows, runs
+from service.context import NODE_KEY, current_node
+from service.errors import register_error_handlers
+from service.validation import MAX_BODY_BYTES, IdConverter
+
+__all__ = ["create_app", "current_node"]
+
+
+def create_app(node):
+    app = Flask(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False
+    app.extensions[NODE_KEY] = node
+    app.url_map.converters["id"] = IdConverter  # before any rule that uses it
+    register_error_handlers(app)
+    for blueprint in (runs.bp, rows.bp, health.bp, meta.bp, nodes.bp):
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,20 @@
+"""/healthz (the process answers) and /readyz (the node can serve)."""
+from flask import Blueprint
+
+from service.context import current_node
+from service.errors import ApiError
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    return {"status": "ok", "node": current_node().id}
+
+
+@bp.get("/readyz")
+def readyz():
+    node = current_node()
+    if not node.ready():
+        raise ApiError(503, "unavailable", f"node {node.id} is not ready")
+    return {"status": "ready", "node": node.id}

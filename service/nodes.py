@@ -1,0 +1,16 @@
+"""/nodes (the cluster's live nodes) and /metrics (this node's telemetry)."""
+from flask import Blueprint
+
+from service.context import current_node
+
+bp = Blueprint("nodes", __name__)
+
+
+@bp.get("/nodes")
+def list_nodes():
+    return {"nodes": current_node().list_nodes()}
+
+
+@bp.get("/metrics")
+def metrics():
+    return current_node().metrics()

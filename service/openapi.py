@@ -1,0 +1,291 @@
+"""The OpenAPI 3.1 document for the API, built as a dict next to the routes.
+
+Request schemas and parameters are generated from the tables in service/validation.py, so the
+document states exactly what is enforced. undocumented_routes(app) lists the routes of an app
+that the document misses.
+"""
+import re
+
+from service.validation import MAX_ID, MESSAGE_FIELDS, QUERY_PARAMS, RUN_FIELDS, Flag
+
+# Every error code the API answers, with its status.
+ERROR_CODES = {
+    "bad_request": (400, "the request could not be read"),
+    "invalid_json": (400, "the body is not valid JSON"),
+    "invalid_body": (400, "the body is not a JSON object"),
+    "unknown_field": (400, "the body has a field this request does not take"),
+    "missing_field": (400, "a required field is missing"),
+    "invalid_field": (400, "a field has the wrong type or is out of range"),
+    "unknown_message_type": (400, "the message type is not one the row server handles"),
+    "invalid_parameter": (400, "a query parameter is malformed or out of range"),
+    "not_found": (404, "no such route (this includes ids outside 1..2^63-1)"),
+    "run_not_found": (404, "no run with that id"),
+    "row_not_found": (404, "no row with that id"),
+    "method_not_allowed": (405, "the route does not take this method (see the Allow header)"),
+    "payload_too_large": (413, "the body is larger than 64 KiB"),
+    "unsupported_media_type": (415, "a body was sent without Content-Type: application/json"),
+    "internal_error": (500, "an unexpected error; the server log has the details"),
+    "unavailable": (503, "the node is not ready or the database cannot be reached; retry later"),
+    "timeout": (504, "no reply in timeout_ms; the message stays queued and will be applied"),
+}
+
+_RULE_ARGUMENT = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
+_IGNORED_METHODS = {"HEAD", "OPTIONS"}
+
+
+def undocumented_routes(app, document=None):
+    """"METHOD /path" for every route of app's url_map missing from the document (HEAD and OPTIONS aside)."""
+    paths = (document or DOCUMENT)["paths"]
+    missing = []
+    for rule in app.url_map.iter_rules():
+        path = _RULE_ARGUMENT.sub(r"{\1}", rule.rule)
+        for method in sorted((rule.methods or set()) - _IGNORED_METHODS):
+            if method.lower() not in paths.get(path, {}):
+                missing.append(f"{method} {path}")
+    return sorted(missing)
+
+
+def _ref(kind, name):
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _int_schema(spec):
+    schema = {"type": "integer", "minimum": spec.low, "maximum": spec.high}
+    if not spec.required:
+        schema["default"] = spec.default
+    return schema
+
+
+def _object(properties, required=None, description=None, closed=True):
+    schema = {"type": "object", "properties": properties, "required": list(properties if required is None else required)}
+    if closed:
+        schema["additionalProperties"] = False
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _query_parameter(name, description):
+    spec = QUERY_PARAMS[name]
+    if isinstance(spec, Flag):
+        schema = {"type": "string", "enum": list(Flag.SPELLINGS), "default": str(spec.default).lower()}
+    else:
+        schema = _int_schema(spec)
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+def _path_id(name, what):
+    return {
+        "name": name, "in": "path", "required": True, "description": f"the {what}'s id",
+        "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID},
+    }
+
+
+def _json(schema):
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _ok(description, schema, headers=None):
+    response = {"description": description, **_json(schema)}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _error_response(status):
+    codes = [f"`{code}` ({text})" for code, (code_status, text) in ERROR_CODES.items() if code_status == status]
+    schema = _ref("schemas", "TimeoutError" if status == 504 else "Error")
+    return {"description": "; ".join(codes), **_json(schema)}
+
+
+def _errors(*statuses):
+    """Error responses of an operation; every operation can answer 500."""
+    return {str(status): _ref("responses", str(status)) for status in (*statuses, 500)}
+
+
+def _message_schemas():
+    schemas = {}
+    for kind, fields in MESSAGE_FIELDS.items():
+        properties = {"type": {"const": kind}, **{name: _int_schema(spec) for name, spec in fields.items()}}
+        schemas[f"{kind.capitalize()}Message"] = _object(properties, description=f"a {kind} message")
+    return schemas
+
+
+_TIMESTAMP = {"type": "string", "format": "date-time"}
+_NULLABLE_TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
+_COUNT = {"type": "integer", "minimum": 0}
+_MESSAGE_SCHEMAS = _message_schemas()
+
+_SCHEMAS = {
+    "ErrorDetail": _object({
+        "code": {"type": "string", "enum": list(ERROR_CODES), "description": "stable snake_case code"},
+        "message": {"type": "string", "description": "a human sentence; may change"},
+    }),
+    "Error": _object({"error": _ref("schemas", "ErrorDetail")}),
+    "TimeoutError": _object({
+        "error": _ref("schemas", "ErrorDetail"),
+        "message_id": {"type": "integer", "format": "int64", "description": "the message; it stays queued and will be applied"},
+    }),
+    "Run": _object({
+        "id": {"type": "integer", "format": "int64"},
+        "status": {"type": "string", "enum": ["running", "done", "stopped"]},
+        **{name: {"type": "integer"} for name in RUN_FIELDS},
+        "first_row_id": {"type": "integer", "format": "int64"},
+        "last_row_id": {"type": "integer", "format": "int64"},
+        "created_at": _TIMESTAMP,
+        "started_at": _TIMESTAMP,
+        "finished_at": _NULLABLE_TIMESTAMP,
+        "elapsed_s": {"type": "number", "description": "seconds from started_at to finished_at (or now)"},
+        **{name: {**_COUNT, "description": f"rows in state {name}"} for name in ("pending", "active", "idle", "done", "failed")},
+        "restarts": {**_COUNT, "description": "row server restarts, summed over the run's rows"},
+        "ticks": {**_COUNT, "description": "ticks, summed over the run's rows"},
+    }),
+    "RunList": _object({"runs": {"type": "array", "items": _ref("schemas", "Run")}}),
+    "CreateRun": _object(
+        {name: _int_schema(spec) for name, spec in RUN_FIELDS.items()},
+        required=[name for name, spec in RUN_FIELDS.items() if spec.required],
+    ),
+    "Row": _object({
+        "id": {"type": "integer", "format": "int64"},
+        "run_id": {"type": "integer", "format": "int64"},
+        "value": {"type": "integer", "minimum": 0},
+        "status": {"type": "string", "enum": ["running", "paused", "idle", "done", "failed"]},
+        "node": {"type": ["string", "null"], "description": "the node running its row server, if one is live"},
+        "inbox": {**_COUNT, "description": "messages queued for the row"},
+        "restarts": _COUNT,
+        "ticks": _COUNT,
+        "last_tick_at": _NULLABLE_TIMESTAMP,
+        "paused": {"type": "boolean"},
+    }),
+    **_MESSAGE_SCHEMAS,
+    "Message": {
+        "oneOf": [_ref("schemas", name) for name in _MESSAGE_SCHEMAS],
+        "discriminator": {
+            "propertyName": "type",
+            "mapping": {kind: f"#/components/schemas/{kind.capitalize()}Message" for kind in MESSAGE_FIELDS},
+        },
+    },
+    "MessageAccepted": _object({"message_id": {"type": "integer", "format": "int64"}}),
+    "MessageReply": _object({
+        "message_id": {"type": "integer", "format": "int64"},
+        "reply": {"type": "object", "description": "the row server's reply"},
+    }),
+    "Node": _object(
+        {"id": {"type": "string"}},
+        description="a live node of the cluster (further fields are the runtime's)",
+        closed=False,
+    ),
+    "NodeList": _object({"nodes": {"type": "array", "items": _ref("schemas", "Node")}}),
+    "Health": _object({"status": {"const": "ok"}, "node": {"type": "string"}}),
+    "Ready": _object({"status": {"const": "ready"}, "node": {"type": "string"}}),
+    "Metrics": {"type": "object", "description": "this node's telemetry, one JSON object", "additionalProperties": True},
+}
+
+_PATHS = {
+    "/runs": {
+        "post": {
+            "operationId": "create_run", "tags": ["runs"], "summary": "Create a run and start its rows",
+            "requestBody": {"required": True, **_json(_ref("schemas", "CreateRun"))},
+            "responses": {
+                "201": _ok("the run", _ref("schemas", "Run"), {
+                    "Location": {"description": "/runs/{id}", "schema": {"type": "string"}},
+                }),
+                **_errors(400, 413, 415, 503),
+            },
+        },
+        "get": {
+            "operationId": "list_runs", "tags": ["runs"], "summary": "The latest runs, newest first",
+            "parameters": [_query_parameter("limit", "at most this many runs")],
+            "responses": {"200": _ok("the runs", _ref("schemas", "RunList")), **_errors(400, 503)},
+        },
+    },
+    "/runs/{run_id}": {
+        "get": {
+            "operationId": "get_run", "tags": ["runs"], "summary": "A run with its row counts",
+            "parameters": [_path_id("run_id", "run")],
+            "responses": {"200": _ok("the run", _ref("schemas", "Run")), **_errors(404, 503)},
+        },
+    },
+    "/runs/{run_id}/stop": {
+        "post": {
+            "operationId": "stop_run", "tags": ["runs"], "summary": "Stop a run's rows (no body, or {})",
+            "parameters": [_path_id("run_id", "run")],
+            "requestBody": {"required": False, **_json(_object({}))},
+            "responses": {"200": _ok("the run", _ref("schemas", "Run")), **_errors(400, 404, 413, 415, 503)},
+        },
+    },
+    "/rows/{row_id}": {
+        "get": {
+            "operationId": "get_row", "tags": ["rows"], "summary": "A row",
+            "parameters": [_path_id("row_id", "row")],
+            "responses": {"200": _ok("the row", _ref("schemas", "Row")), **_errors(404, 503)},
+        },
+    },
+    "/rows/{row_id}/messages": {
+        "post": {
+            "operationId": "send_message", "tags": ["rows"],
+            "summary": "Queue a message for a row's server (cast), or wait for its reply (call)",
+            "parameters": [
+                _path_id("row_id", "row"),
+                _query_parameter("wait", "wait for the row server's reply"),
+                _query_parameter("timeout_ms", "how long to wait for the reply (with wait)"),
+            ],
+            "requestBody": {"required": True, **_json(_ref("schemas", "Message"))},
+            "responses": {
+                "200": _ok("the reply (wait=true)", _ref("schemas", "MessageReply")),
+                "202": _ok("the message is queued (wait=false)", _ref("schemas", "MessageAccepted")),
+                **_errors(400, 404, 413, 415, 503, 504),
+            },
+        },
+    },
+    "/healthz": {
+        "get": {
+            "operationId": "healthz", "tags": ["health"], "summary": "The process answers",
+            "responses": {"200": _ok("alive", _ref("schemas", "Health")), **_errors()},
+        },
+    },
+    "/readyz": {
+        "get": {
+            "operationId": "readyz", "tags": ["health"], "summary": "The node can serve requests",
+            "responses": {"200": _ok("ready", _ref("schemas", "Ready")), **_errors(503)},
+        },
+    },
+    "/nodes": {
+        "get": {
+            "operationId": "list_nodes", "tags": ["nodes"], "summary": "The cluster's live nodes",
+            "responses": {"200": _ok("the nodes", _ref("schemas", "NodeList")), **_errors(503)},
+        },
+    },
+    "/metrics": {
+        "get": {
+            "operationId": "metrics", "tags": ["nodes"], "summary": "This node's telemetry",
+            "responses": {"200": _ok("the telemetry", _ref("schemas", "Metrics")), **_errors(503)},
+        },
+    },
+    "/openapi.json": {
+        "get": {
+            "operationId": "openapi", "tags": ["meta"], "summary": "This document",
+            "responses": {"200": _ok("an OpenAPI 3.1 document", {"type": "object"}), **_errors()},
+        },
+    },
+}
+
+_STATUSES = sorted({status for status, _ in ERROR_CODES.values()})
+
+DOCUMENT = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "greenrow",
+        "version": "1",
+        "description": (
+            "Every database row gets its own long-lived row server. Errors all have one shape, "
+            '{"error": {"code": "...", "message": "..."}}; 405 (method_not_allowed) can be answered by '
+            "any path. Request bodies are JSON objects of at most 64 KiB."
+        ),
+    },
+    "paths": _PATHS,
+    "components": {
+        "schemas": _SCHEMAS,
+        "responses": {str(status): _error_response(status) for status in _STATUSES if status != 405},
+    },
+}

@@ -1,0 +1,22 @@
+"""/rows: read a row and send messages to its row server."""
+from flask import Blueprint
+
+from service.context import current_node
+from service.errors import found
+from service.validation import query_param, read_message
+
+bp = Blueprint("rows", __name__)
+
+
+@bp.get("/rows/<id:row_id>")
+def get_row(row_id):
+    return found(current_node().get_row(row_id), "row", row_id)
+
+
+@bp.post("/rows/<id:row_id>/messages")
+def send_message(row_id):
+    wait = query_param("wait")
+    timeout_ms = query_param("timeout_ms")
+    message = read_message()
+    result = current_node().send_message(row_id, message, wait=wait, timeout_ms=timeout_ms)
+    return result, 200 if wait else 202

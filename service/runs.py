@@ -1,0 +1,31 @@
+"""/runs: create, list, read and stop runs."""
+from flask import Blueprint, url_for
+
+from service.context import current_node
+from service.errors import found
+from service.validation import RUN_FIELDS, query_param, read_fields
+
+bp = Blueprint("runs", __name__)
+
+
+@bp.post("/runs")
+def create_run():
+    params = read_fields(RUN_FIELDS)
+    run = current_node().create_run(params)
+    return run, 201, {"Location": url_for(".get_run", run_id=run["id"])}
+
+
+@bp.get("/runs")
+def list_runs():
+    return {"runs": current_node().list_runs(query_param("limit"))}
+
+
+@bp.get("/runs/<id:run_id>")
+def get_run(run_id):
+    return found(current_node().get_run(run_id), "run", run_id)
+
+
+@bp.post("/runs/<id:run_id>/stop")
+def stop_run(run_id):
+    read_fields({})  # no body, or an empty JSON object
+    return found(current_node().stop_run(run_id), "run", run_id)

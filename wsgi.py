@@ -1,0 +1,17 @@
+"""The WSGI entry point gunicorn loads (``wsgi:app``).
+
+psycopg2 is made cooperative before anything can open a connection; the node (this worker's
+runtime) is created here and started by gunicorn's post_worker_init hook (config/gunicorn.conf.py).
+"""
+from psycogreen.gevent import patch_psycopg
+
+patch_psycopg()
+
+from config.log_setup import configure_logging  # noqa: E402  (after the patch, on purpose)
+from config.settings import Settings  # noqa: E402
+from greenlets.node import Node  # noqa: E402
+from service import create_app  # noqa: E402
+
+settings = Settings.from_env()
+configure_logging(settings.log_level)
+app = create_app(Node(settings))

@@ -23,6 +23,7 @@ timeout = 60
 graceful_timeout = 30
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 max_requests = 0
+control_socket_disable = True  # several instances per machine; gunicornc is not used
 accesslog = os.environ.get("GREENROW_ACCESS_LOG") or None
 loglevel = _settings.log_level
 

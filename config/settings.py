@@ -40,7 +40,6 @@ class Settings:
     restart_backoff_ms: int = 100
     tick_batch_ms: int = 5
     tick_batch_max: int = 5000
-    call_timeout_ms: int = 5000
     log_level: str = "info"
 
     @classmethod
@@ -64,7 +63,6 @@ class Settings:
             restart_backoff_ms=_int(env, "GREENROW_RESTART_BACKOFF_MS", 100, 0, 60000),
             tick_batch_ms=_int(env, "GREENROW_TICK_BATCH_MS", 5, 0, 1000),
             tick_batch_max=_int(env, "GREENROW_TICK_BATCH_MAX", 5000, 1, 100000),
-            call_timeout_ms=_int(env, "GREENROW_CALL_TIMEOUT_MS", 5000, 1, 600000),
             log_level=log_level,
         )
 

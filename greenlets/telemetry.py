@@ -33,7 +33,7 @@ class Histogram:
         for index, count in enumerate(self.counts):
             seen += count
             if seen >= rank and count:
-                return round(_BOUNDS[min(index, len(_BOUNDS) - 1)], 3)
+                return round(min(_BOUNDS[min(index, len(_BOUNDS) - 1)], self.max_ms), 3)
         return round(self.max_ms, 3)
 
     def summary(self):

@@ -29,3 +29,10 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 
 clean:
 	rm -rf $(VENV) var/test-*
+
+# `make bench` (not part of `make test`): greenrow vs the asyncio peer and the Elixir reference, see bench/README.md.
+# Knobs: BENCH_RUNS=3, BENCH_SCALE=0 (skip the 100k-row scale run), BENCH_QUICK=1 (2,000 rows, 1 run, no scale).
+.PHONY: bench
+bench: $(VENV)/.dev
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	$(BIN)/python bench/run_bench.py

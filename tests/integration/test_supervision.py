@@ -1,0 +1,170 @@
+"""Supervision through the HTTP API: crashed row servers restart from the database, rows crashing past
+the restart intensity fail until revived, and monitors cap, finish and stop their runs."""
+import time
+from datetime import datetime
+
+from tests.support.service import start_run, wait_for_run
+from tests.support.wait import wait_until
+
+INTENSITY = {"GREENROW_MAX_RESTARTS": "2", "GREENROW_MAX_SECONDS": "30"}
+
+# send, assert_unchanged and row_ticks are the same as in test_row_servers.py; they belong in tests/support.
+
+
+def send(service, row_id, message_type, wait=False, **body):
+    """POST one message: a cast answers 202 with its id, a call (?wait=true) 200 with the row server's reply."""
+    path = f"/rows/{row_id}/messages" + ("?wait=true" if wait else "")
+    response = service.post(path, json={"type": message_type, **body})
+    assert response.status_code == (200 if wait else 202), (message_type, response.status_code, response.text)
+    return response.json()["reply"] if wait else response.json()
+
+
+def assert_unchanged(read, polls=5, interval=0.1):
+    """read() answers the same `polls` times, `interval` s apart (long enough for several ticks); returns it."""
+    first = read()
+    readings = []
+
+    def same_again():
+        readings.append(read())
+        assert readings[-1] == first, f"changed after {len(readings)} polls: {first!r} -> {readings[-1]!r}"
+        return len(readings) >= polls
+
+    wait_until(same_again, timeout=polls * interval + 10, interval=interval)
+    return first
+
+
+def row_ticks(db, row_id):
+    return db.fetch_value("SELECT ticks FROM rows WHERE id = %s", (row_id,))
+
+
+def wait_for_row(service, row_id, status, timeout=10):
+    def reached():
+        row = service.json(f"/rows/{row_id}")
+        return row["status"] == status and row["inbox"] == 0 and row
+    return wait_until(reached, timeout=timeout, message=f"row {row_id} not {status} within {timeout} s")
+
+
+def test_a_crashed_row_server_restarts_from_the_value_in_the_database_and_keeps_ticking(service, db):
+    run = start_run(service, rows=1, start_value=1000, tick_ms=20, scan_ms=200)
+    row_id = run["first_row_id"]
+    wait_until(lambda: row_ticks(db, row_id) >= 1, timeout=10)
+    before = send(service, row_id, "set", wait=True, value=50)
+
+    crashed = send(service, row_id, "crash", wait=True)
+
+    assert crashed["type"] == "crash" and crashed["restarts"] == 0
+    wait_until(lambda: service.json(f"/rows/{row_id}")["restarts"] == 1, timeout=5, message="no restart")
+    assert service.json(f"/runs/{run['id']}")["restarts"] == 1
+    wait_until(lambda: row_ticks(db, row_id) > crashed["ticks"], timeout=5, message="no tick after the restart")
+    value, ticks = db.fetch_all("SELECT value, ticks FROM rows WHERE id = %s", (row_id,))[0]
+    assert value < 50 and value + (ticks - before["ticks"]) == 50  # from the set value, not start_value
+    done = wait_for_run(service, run["id"], timeout=15)
+    assert done["restarts"] == 1
+    row = service.json(f"/rows/{row_id}")
+    assert (row["status"], row["value"], row["ticks"], row["restarts"], row["node"]) == (
+        "done", 0, before["ticks"] + 50, 1, None)
+
+
+def test_crashes_sent_during_a_restart_backoff_wait_for_it_and_the_row_fails_after_two_restarts(make_service, db):
+    service = make_service(env=dict(INTENSITY, GREENROW_RESTART_BACKOFF_MS="300"))
+    run = start_run(service, rows=2, start_value=1000, tick_ms=50, scan_ms=200)
+    row_id = run["first_row_id"]
+    wait_until(lambda: row_ticks(db, row_id) >= 1, timeout=10)
+    started = time.monotonic()
+
+    # Each call is sent as soon as the previous one is answered, so while the row's server is down:
+    # the restarted server (300 ms, then 600 ms later) is the one to apply it.
+    replies = [send(service, row_id, "crash", wait=True) for _ in range(3)]
+
+    assert [reply["restarts"] for reply in replies] == [0, 1, 2]
+    failed = wait_for_row(service, row_id, "failed", timeout=15)
+    assert time.monotonic() - started >= 0.3 + 0.6, "the restart backoff (300 ms, then 600 ms) was skipped"
+    assert failed["restarts"] == 2
+    assert assert_unchanged(lambda: db.fetch_all(
+        "SELECT state, restarts FROM rows WHERE id = %s", (row_id,))[0]) == ("failed", 2)
+    counters = service.json("/metrics")["counters"]
+    assert (counters["row_servers_crashed"], counters["row_restarts"], counters["rows_failed"]) == (3, 2, 1)
+
+
+def test_a_failed_row_stays_failed_until_a_set_revives_it_and_then_ticks_down_to_zero(make_service, db):
+    service = make_service(env=INTENSITY)
+    run = start_run(service, rows=3, start_value=1000, tick_ms=50, scan_ms=200)
+    row_id = run["first_row_id"]
+    wait_until(lambda: row_ticks(db, row_id) >= 1, timeout=10)
+    for restarts in (1, 2):
+        send(service, row_id, "crash", wait=True)
+        wait_until(lambda: (lambda row: row["restarts"] == restarts and row["node"] is not None)(
+            service.json(f"/rows/{row_id}")), timeout=5, message=f"restart {restarts} did not happen")
+
+    send(service, row_id, "crash", wait=True)
+
+    failed = wait_for_row(service, row_id, "failed", timeout=5)
+    wait_until(lambda: service.json(f"/rows/{row_id}")["node"] is None, timeout=5)
+    current = service.json(f"/runs/{run['id']}")
+    assert (current["status"], current["failed"], current["restarts"]) == ("running", 1, 2)
+    assert service.json("/metrics")["monitors"][str(run["id"])]["active"] == 2  # its slot is free again
+    got = send(service, row_id, "get", wait=True)
+    assert (got["status"], got["ticks"], got["restarts"]) == ("failed", failed["ticks"], 2)
+    assert assert_unchanged(lambda: db.fetch_all(
+        "SELECT state, ticks, restarts FROM rows WHERE id = %s", (row_id,))[0]) == ("failed", failed["ticks"], 2)
+
+    revived = send(service, row_id, "set", wait=True, value=2)
+
+    assert revived["value"] == 2 and revived["status"] != "failed"
+    row = wait_for_row(service, row_id, "done", timeout=10)
+    assert (row["value"], row["ticks"], row["restarts"]) == (0, failed["ticks"] + 2, 2)
+    assert service.json(f"/runs/{run['id']}")["status"] == "running"
+
+
+def test_a_monitor_never_runs_more_row_servers_than_max_concurrency(service):
+    run = start_run(service, rows=300, start_value=3, tick_ms=50, scan_ms=200, max_concurrency=25)
+    launched, servers, active_rows = [], [], []
+
+    def sample():
+        metrics = service.json("/metrics")
+        monitor = metrics["monitors"].get(str(run["id"]))
+        launched.append(monitor["active"] if monitor else 0)
+        servers.append(metrics["row_servers"])
+        current = service.json(f"/runs/{run['id']}")
+        active_rows.append(current["active"])
+        return current["status"] == "done" and current
+
+    done = wait_until(sample, timeout=30, interval=0.01)
+
+    assert len(launched) > 20
+    assert max(launched) == 25 and max(servers) <= 25 and max(active_rows) <= 25
+    assert (done["done"], done["ticks"]) == (300, 900)
+
+
+def test_a_finished_run_frees_its_row_servers_and_monitor_and_its_elapsed_time_stops(service):
+    run = start_run(service, rows=50, start_value=2, tick_ms=20)
+
+    done = wait_for_run(service, run["id"], timeout=15)
+
+    metrics = service.json("/metrics")
+    assert metrics["row_servers"] == 0 and metrics["monitors"] == {}
+    assert metrics["counters"]["row_servers_started"] == metrics["counters"]["row_servers_exited"] >= 50
+    finished, started = (datetime.fromisoformat(done[name]) for name in ("finished_at", "started_at"))
+    assert done["elapsed_s"] == round((finished - started).total_seconds(), 3)
+    assert assert_unchanged(lambda: service.json(f"/runs/{run['id']}")["elapsed_s"], polls=3) == done["elapsed_s"]
+
+
+def test_stopping_a_run_leaves_its_values_as_they_are_and_ends_its_row_servers(service, db):
+    run = start_run(service, rows=100, start_value=1000, tick_ms=20, scan_ms=200)
+    wait_until(lambda: service.json(f"/runs/{run['id']}")["ticks"] >= 200, timeout=10)
+
+    response = service.post(f"/runs/{run['id']}/stop")
+
+    assert response.status_code == 200, response.text
+    stopped = response.json()
+    assert (stopped["status"], stopped["idle"], stopped["pending"], stopped["active"]) == ("stopped", 100, 0, 0)
+    assert stopped["finished_at"] is not None
+    wait_until(lambda: (lambda m: m["row_servers"] == 0 and m["monitors"] == {})(service.json("/metrics")),
+               timeout=5, message="row servers or the monitor outlived the stopped run")
+    rows, _ = assert_unchanged(lambda: (
+        db.fetch_all("SELECT value, ticks, state FROM rows WHERE run_id = %s ORDER BY id", (run["id"],)),
+        service.json("/metrics")["counters"]["ticks_committed"]))
+    assert all(state == "idle" and 0 < value == 1000 - ticks for value, ticks, state in rows)
+    assert sum(ticks for _, ticks, _ in rows) == stopped["ticks"]
+    row = service.json(f"/rows/{run['first_row_id']}")
+    assert (row["status"], row["node"]) == ("idle", None)

@@ -147,7 +147,7 @@ class RowServer(Greenlet):
             self.paused = row["paused"]
             self.node.telemetry.bump("messages_applied")
             if reply_to:
-                self.node.calls.reply(reply_to, message_id, self._reply(message_type, row))
+                self.node.router.reply(reply_to, self._reply(message_type, row))
             if message_type == "crash":
                 raise CrashRequested(f"crash requested by message {message_id} for row {self.row_id}")
             if self.launched and row["state"] != "active":

@@ -51,10 +51,11 @@ class Pool:
     def stats(self):
         return {"size": self.size, "open": self._opened, "idle": len(self._free), "waiting": len(self._waiters)}
 
-    def connect(self):
+    def connect(self, **extra):
         """A new connection outside the pool (e.g. for LISTEN or migrations); the caller closes it."""
         with gevent.Timeout(CONNECT_TIMEOUT_S, PoolTimeout(f"could not connect within {CONNECT_TIMEOUT_S} s")):
-            return psycopg2.connect(self.dsn, options=self._options, application_name=self._application_name)
+            return psycopg2.connect(self.dsn, options=self._options, application_name=self._application_name,
+                                    **extra)
 
     def acquire(self):
         if self.closed:

@@ -45,7 +45,7 @@ class Settings:
     @classmethod
     def from_env(cls, env=None):
         env = os.environ if env is None else env
-        log_level = env.get("LOG_LEVEL", "info").lower()
+        log_level = (env.get("LOG_LEVEL") or "info").lower()
         if log_level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"LOG_LEVEL must be one of debug, info, warning, error, got {log_level!r}")
         return cls(

@@ -13,6 +13,7 @@ import uuid
 from contextlib import contextmanager
 
 import gevent
+import psycopg2
 from psycopg2.extras import Json
 
 from config.settings import SettingsError
@@ -107,9 +108,9 @@ class Node:
         for number in range(TICK_WRITERS):
             self.services.start_child(f"tick-writer-{number}", self.tick_writer.run)
         self.started_at = time.time()
+        self.leases.renew_and_claim()
         self.running = True
         self.start_error = None
-        self.leases.renew_and_claim()
         self.services.start_child("lease-keeper", self.leases.run)
         self.services.start_child("listener", Listener(self, self.router.dispatch).run)
         self.services.start_child("inbox-sweeper", self._sweep_inboxes)
@@ -241,8 +242,9 @@ class Node:
         try:
             with self.pool.transaction(dicts=dicts) as cur:
                 yield cur
-        except PoolTimeout as exc:
-            raise RuntimeUnavailable(str(exc)) from None
+        except (PoolTimeout, psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            # the database is gone, restarting, or too slow (statement or lock timeout): try again later
+            raise RuntimeUnavailable(f"the database could not answer: {str(exc).strip()}") from None
 
     def _fetch(self, name, params):
         with self._transaction() as cur:

@@ -8,11 +8,10 @@ SELECT value FROM greenrow_meta WHERE key = %(key)s;
 
 -- name: meta_set_default
 -- Store a cluster-wide setting unless one is already stored; returns the stored value.
-WITH ins AS (
-    INSERT INTO greenrow_meta (key, value) VALUES (%(key)s, %(value)s)
-    ON CONFLICT (key) DO NOTHING
-    RETURNING value)
-SELECT value FROM ins UNION ALL SELECT value FROM greenrow_meta WHERE key = %(key)s LIMIT 1;
+-- (DO UPDATE, not DO NOTHING: a node racing another one's first insert still gets the stored value.)
+INSERT INTO greenrow_meta (key, value) VALUES (%(key)s, %(value)s)
+ON CONFLICT (key) DO UPDATE SET value = greenrow_meta.value
+RETURNING value;
 
 -- name: create_run
 -- Allocate a contiguous id range, insert the run and all its rows in one statement.
@@ -131,6 +130,12 @@ inserted AS (
     RETURNING id)
 SELECT inserted.id, target.owner FROM inserted, target;
 
+-- name: discard_message
+-- Fenced: remove a message whose effect cannot be applied (a poison message), so the ones behind it can be.
+DELETE FROM messages m USING shard_leases l
+ WHERE m.id = %(message_id)s AND l.shard = m.shard AND l.node_id = %(node_id)s AND l.expires_at > now()
+RETURNING m.id;
+
 -- name: take_next_message
 -- Remove the oldest message of a row's inbox (the caller applies it in the same transaction).
 DELETE FROM messages
@@ -139,8 +144,10 @@ RETURNING id, type, body, reply_to;
 
 -- name: apply_message
 -- Fenced: a message's effect on its row; set_value/add/paused/stop/revive say what changes.
+-- The value stays within 0 .. 2147483647 (the column is a 32-bit integer).
 WITH target AS (
-    SELECT r.id, GREATEST(COALESCE(%(set_value)s, r.value) + %(add)s, 0) AS new_value,
+    SELECT r.id, LEAST(GREATEST(COALESCE(%(set_value)s, r.value)::bigint + %(add)s, 0), 2147483647)::integer
+               AS new_value,
            run.status = 'running' AS run_running
       FROM rows r
       JOIN runs run ON run.id = r.run_id

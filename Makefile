@@ -3,10 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test venv clean
+.PHONY: run test venv clean cluster
 
 run: $(VENV)/.runtime
 	$(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
+
+# nginx (Debian's package) on PORT (8080) in front of two instances of two workers, one PostgreSQL.
+cluster: $(VENV)/.runtime
+	$(BIN)/python -m deploy.cluster
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest tests

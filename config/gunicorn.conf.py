@@ -29,10 +29,6 @@ loglevel = _settings.log_level
 
 
 def on_starting(server):
-    if _settings.workers > 1:
-        sys.exit("greenrow: WORKERS must be 1 for now: rows are owned by one node at a time and cross-node"
-                 " routing of calls is not built yet, so a second worker would answer calls for its peer's"
-                 " rows with timeouts. Run one worker per container.")
     if not os.environ.get("DATABASE_URL"):
         from config import embedded_postgres
 

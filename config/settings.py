@@ -29,7 +29,7 @@ class Settings:
     database_url: str
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = 1
+    workers: int = 1  # from_env defaults to one per core
     shards: int = 256
     pool_size: int = 8
     pool_timeout_ms: int = 5000
@@ -45,14 +45,14 @@ class Settings:
     @classmethod
     def from_env(cls, env=None):
         env = os.environ if env is None else env
-        log_level = env.get("LOG_LEVEL", "info").lower()
+        log_level = (env.get("LOG_LEVEL") or "info").lower()
         if log_level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"LOG_LEVEL must be one of debug, info, warning, error, got {log_level!r}")
         return cls(
             database_url=env.get("DATABASE_URL", ""),
             host=env.get("HOST", "127.0.0.1") or "127.0.0.1",
             port=_int(env, "PORT", 8000, 0, 65535),
-            workers=_int(env, "WORKERS", 1, 1, 64),
+            workers=_int(env, "WORKERS", os.cpu_count() or 1, 1, 64),
             shards=_int(env, "GREENROW_SHARDS", 256, 1, 65536),
             pool_size=_int(env, "GREENROW_POOL_SIZE", 8, 2, 200),
             pool_timeout_ms=_int(env, "GREENROW_POOL_TIMEOUT_MS", 5000, 10, 600000),

@@ -8,19 +8,23 @@ from greenlets.errors import CallTimeout
 
 
 class PendingCalls:
+    """Tokens are ``<node id>/<random>``, so a reply from any node finds its way back here."""
+
     def __init__(self):
         self._waiting = {}
+        self.node_id = None
 
     def __len__(self):
         return len(self._waiting)
 
     def open(self):
         """Register a caller before its message is committed; returns the token to store with it."""
-        token = uuid.uuid4().hex
+        token = f"{self.node_id}/{uuid.uuid4().hex}"
         self._waiting[token] = AsyncResult()
         return token
 
     def wait(self, token, message_id, timeout_ms):
+        """The reply, or CallTimeout after timeout_ms."""
         try:
             return self._waiting[token].get(timeout=timeout_ms / 1000.0)
         except gevent.Timeout:
@@ -31,8 +35,8 @@ class PendingCalls:
     def cancel(self, token):
         self._waiting.pop(token, None)
 
-    def reply(self, token, message_id, reply):
-        """Hand a reply to its caller; False when no caller waits here (gone, or on another node)."""
+    def reply(self, token, reply):
+        """Hand a reply to its caller; False when no caller waits for it any more."""
         result = self._waiting.get(token)
         if result is None:
             return False

@@ -36,6 +36,10 @@ class Monitor:
         self.active.discard(row_id)
         self._slot_freed.set()
 
+    def wake(self):
+        """Look for rows to launch now (e.g. this node just gained shards)."""
+        self._slot_freed.set()
+
     def stop(self):
         """The run was stopped: end its row servers; values stay as they are."""
         self._stopped = True

@@ -6,23 +6,27 @@ under a ServiceSupervisor, starts them in ``post_worker_init`` and stops them gr
 shard leases are released and the node deregisters, so a peer can take over at once.
 """
 import logging
-import math
 import os
 import socket
 import time
 import uuid
+from contextlib import contextmanager
 
 import gevent
+import psycopg2
 from psycopg2.extras import Json
 
 from config.settings import SettingsError
 from greenlets.calls import PendingCalls
 from greenlets.db.migrate import migrate
+from greenlets.db.queries import QUERIES
 from greenlets.db.pool import Pool, PoolTimeout
 from greenlets.errors import RowNotFound, RuntimeUnavailable
 from greenlets.leases import LeaseKeeper
+from greenlets.listener import Listener
 from greenlets.monitor import Monitor
 from greenlets.registry import Registry
+from greenlets.routing import Router
 from greenlets.row_server import RunInfo, stop_all
 from greenlets.supervisor import RowSupervisor, ServiceSupervisor
 from greenlets.telemetry import Telemetry
@@ -35,6 +39,7 @@ START_RETRY_S = 1.0
 INBOX_SWEEP_S = 2.0
 STOP_TIMEOUT_S = 10.0
 TICK_WRITERS = 2
+ROW_READ_TIMEOUT_MS = 2000
 
 
 class Node:
@@ -45,6 +50,7 @@ class Node:
         self.telemetry = Telemetry()
         self.calls = PendingCalls()
         self.registry = Registry(self)
+        self.router = Router(self)
         self.monitors = {}
         self.running = False
         self.stopping = False
@@ -81,6 +87,7 @@ class Node:
     def start(self):
         settings = self.settings.require_database()
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.calls.node_id = self.id
         self.pool = Pool(settings.database_url, settings.pool_size, settings.pool_timeout_ms / 1000.0,
                          settings.statement_timeout_ms, application_name=f"greenrow {self.id}")
         conn = self.pool.connect()
@@ -101,10 +108,11 @@ class Node:
         for number in range(TICK_WRITERS):
             self.services.start_child(f"tick-writer-{number}", self.tick_writer.run)
         self.started_at = time.time()
+        self.leases.renew_and_claim()
         self.running = True
         self.start_error = None
-        self.leases.renew_and_claim()
         self.services.start_child("lease-keeper", self.leases.run)
+        self.services.start_child("listener", Listener(self, self.router.dispatch).run)
         self.services.start_child("inbox-sweeper", self._sweep_inboxes)
         self.ensure_monitors()
         log.info("greenrow.node.start node=%s shards=%d/%d", self.id, len(self.leases.held), settings.shards)
@@ -145,8 +153,14 @@ class Node:
     # --- what the runtime's parts ask of the node -------------------------------------------------
 
     def concurrency_share(self, max_concurrency):
-        """This node's part of a run's cluster-wide max_concurrency: in proportion to its shards."""
-        return math.ceil(max_concurrency * len(self.leases.held) / self.leases.shards)
+        """This node's part of a run's cluster-wide max_concurrency: the quotas of the shards it holds.
+
+        Shard k's quota is floor(max*(k+1)/S) - floor(max*k/S); over all S shards they add up to
+        exactly max_concurrency, so the nodes' shares never sum to more.
+        """
+        shards = self.leases.shards
+        return sum((max_concurrency * (k + 1)) // shards - (max_concurrency * k) // shards
+                   for k in self.leases.held)
 
     def release_slot(self, run_id, row_id):
         monitor = self.monitors.get(run_id)
@@ -167,19 +181,35 @@ class Node:
     def shards_gained(self, shards):
         self._poke_inboxes(shards)
         self.ensure_monitors()
+        for monitor in list(self.monitors.values()):
+            monitor.wake()
+
+    def catch_up(self):
+        """After (re)connecting the listener: notifications may have been missed, read the tables."""
+        if self.leases.held:
+            self._poke_inboxes(self.leases.held)
+        self.ensure_monitors()
 
     def shards_lost(self, shards):
         lost = [server for server in self.registry.servers() if self.leases.shard_of(server.row_id) in shards]
         stop_all(lost, timeout_s=STOP_TIMEOUT_S)
 
     def deliver(self, row_id):
-        """Wake the row's server about its inbox, starting one if none is live (activation on demand)."""
+        """Wake the row's server about its inbox, starting one if none is live (activation on demand).
+
+        Never blocks: an activation (which reads the row) runs in a greenlet of its own.
+        """
         server = self.registry.get(row_id)
         if server is not None:
             server.notify_messages()
+        elif not self.stopping and self.leases.shard_of(row_id) in self.leases.held:
+            gevent.spawn(self._activate, row_id)
+        # else: the message waits in the inbox for the shard's owner
+
+    def _activate(self, row_id):
+        if self.registry.get(row_id) is not None:
+            self.registry.get(row_id).notify_messages()
             return
-        if self.stopping or self.leases.shard_of(row_id) not in self.leases.held:
-            return  # the message waits in the inbox for the shard's owner
         row = self.pool.fetch_one("row_state", {"row_id": row_id}, dicts=True)
         if row is None:
             return
@@ -205,12 +235,21 @@ class Node:
         if not self.running or self.stopping:
             raise RuntimeUnavailable(self.start_error or "the node is starting or stopping")
 
-    def _db(self, method, name, params=None, dicts=True):
+    @contextmanager
+    def _transaction(self, dicts=True):
+        """A transaction for an HTTP request: 503 (RuntimeUnavailable) when the node cannot serve it."""
         self._require_running()
         try:
-            return method(name, params, dicts=dicts)
-        except PoolTimeout as exc:
-            raise RuntimeUnavailable(str(exc)) from None
+            with self.pool.transaction(dicts=dicts) as cur:
+                yield cur
+        except (PoolTimeout, psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            # the database is gone, restarting, or too slow (statement or lock timeout): try again later
+            raise RuntimeUnavailable(f"the database could not answer: {str(exc).strip()}") from None
+
+    def _fetch(self, name, params):
+        with self._transaction() as cur:
+            cur.execute(QUERIES[name], params)
+            return cur.fetchall()
 
     def ready(self):
         if not self.running or self.stopping:
@@ -222,22 +261,27 @@ class Node:
             return False
 
     def create_run(self, params):
-        record = self._db(self.pool.fetch_one, "create_run", dict(params, shards=self.settings.shards))
+        with self._transaction() as cur:
+            cur.execute(QUERIES["create_run"], dict(params, shards=self.settings.shards))
+            record = cur.fetchone()
+            self.router.send({"k": "run", "run": record["id"]}, cur)
         self.telemetry.bump("runs_created")
         log.info("greenrow.run.start run=%s rows=%d", record["id"], record["rows"])
         self.ensure_monitors()
         return self.get_run(record["id"])
 
     def get_run(self, run_id):
-        records = self._db(self.pool.fetch_all, "runs_with_counts", {"run_id": run_id, "limit": 1})
+        records = self._fetch("runs_with_counts", {"run_id": run_id, "limit": 1})
         return run_view(records[0]) if records else None
 
     def list_runs(self, limit):
-        records = self._db(self.pool.fetch_all, "runs_with_counts", {"run_id": None, "limit": limit})
+        records = self._fetch("runs_with_counts", {"run_id": None, "limit": limit})
         return [run_view(record) for record in records]
 
     def stop_run(self, run_id):
-        self._db(self.pool.fetch_one, "stop_run", {"run_id": run_id})
+        with self._transaction() as cur:
+            cur.execute(QUERIES["stop_run"], {"run_id": run_id})
+            self.router.send({"k": "run_stop", "run": run_id}, cur)
         monitor = self.monitors.get(run_id)
         if monitor is not None:
             monitor.stop()
@@ -245,32 +289,38 @@ class Node:
         return self.get_run(run_id)
 
     def get_row(self, row_id):
-        record = self._db(self.pool.fetch_one, "row_view", {"row_id": row_id})
-        if record is None:
+        """The row as its owner sees it: asked of the owning node when that is another one."""
+        records = self._fetch("row_view", {"row_id": row_id})
+        if not records:
             return None
-        live = self.registry.get(row_id) is not None
+        record = records[0]
+        owner = record["owner"]
+        if owner is not None and owner != self.id and record["state"] == "active":
+            answer = self.router.ask_for_row(row_id, owner, ROW_READ_TIMEOUT_MS)
+            if answer is not None:
+                return answer
+        return self._row_view_from(record)
+
+    def local_row_view(self, row_id):
+        """This node's answer for a row it owns (asked by a peer)."""
+        record = self.pool.fetch_one("row_view", {"row_id": row_id}, dicts=True)
+        return self._row_view_from(record) if record is not None else None
+
+    def _row_view_from(self, record):
+        live = self.registry.get(record["id"]) is not None
         return row_view(record, self.id if live else None)
 
     def send_message(self, row_id, message, wait, timeout_ms):
-        self._require_running()
         body = {key: value for key, value in message.items() if key != "type"}
         token = self.calls.open() if wait else None
         try:
-            inserted = self._db(self.pool.fetch_one, "insert_message",
-                                {"row_id": row_id, "type": message["type"], "body": Json(body), "reply_to": token},
-                                dicts=False)
+            message_id, owner = self._commit_message(row_id, message["type"], body, token)
         except BaseException:
             self.calls.cancel(token)
             raise
-        if inserted is None:
-            self.calls.cancel(token)
-            raise RowNotFound(f"row {row_id} does not exist")
-        message_id = inserted[0]
         self.telemetry.bump("messages_accepted")
-        try:
+        if owner == self.id:
             self.deliver(row_id)
-        except Exception as exc:  # committed already: the inbox sweeper delivers it
-            log.warning("message %s for row %s committed but not delivered yet: %s", message_id, row_id, exc)
         if not wait:
             return {"message_id": message_id}
         try:
@@ -280,8 +330,21 @@ class Node:
             raise
         return {"message_id": message_id, "reply": reply}
 
+    def _commit_message(self, row_id, message_type, body, token):
+        """Insert into the durable inbox and, for another node's row, wake its owner in the same transaction."""
+        with self._transaction(dicts=False) as cur:
+            cur.execute(QUERIES["insert_message"],
+                        {"row_id": row_id, "type": message_type, "body": Json(body), "reply_to": token})
+            inserted = cur.fetchone()
+            if inserted is None:
+                raise RowNotFound(f"row {row_id} does not exist")
+            message_id, owner = inserted
+            if owner is not None and owner != self.id:
+                self.router.send({"k": "wake", "row": row_id}, cur)
+        return message_id, owner
+
     def list_nodes(self):
-        records = self._db(self.pool.fetch_all, "live_nodes", {"ttl_ms": self.settings.lease_ttl_ms})
+        records = self._fetch("live_nodes", {"ttl_ms": self.settings.lease_ttl_ms})
         nodes = []
         for record in records:
             view = dict(record, started_at=record["started_at"].isoformat())

@@ -11,6 +11,7 @@ import random
 import time
 
 import gevent
+import psycopg2
 from gevent import Greenlet
 
 from greenlets.db.queries import QUERIES
@@ -26,6 +27,10 @@ LAUNCH = "launch"       # the monitor made this row active: start ticking
 STOP = "stop"           # leave at the next turn (run stopped, node stopping)
 
 FIRST_TICK_JITTER_S = 0.05
+
+DISCARDED = object()
+# Errors that a message's effect will hit every time: its message is set aside, not retried.
+POISON = (psycopg2.DataError, psycopg2.IntegrityError, KeyError, TypeError, ValueError)
 
 
 class Fenced(Exception):
@@ -142,12 +147,14 @@ class RowServer(Greenlet):
             applied = self._apply_next_message()
             if applied is None:
                 return True
+            if applied is DISCARDED:
+                continue
             message_id, message_type, reply_to, row = applied
             self.row_value = row["value"]
             self.paused = row["paused"]
             self.node.telemetry.bump("messages_applied")
             if reply_to:
-                self.node.calls.reply(reply_to, message_id, self._reply(message_type, row))
+                self.node.router.reply(reply_to, self._reply(message_type, row))
             if message_type == "crash":
                 raise CrashRequested(f"crash requested by message {message_id} for row {self.row_id}")
             if self.launched and row["state"] != "active":
@@ -156,18 +163,36 @@ class RowServer(Greenlet):
                 self._schedule_tick()
 
     def _apply_next_message(self):
-        with self.node.pool.transaction(dicts=True) as cur:
-            cur.execute(QUERIES["take_next_message"], {"row_id": self.row_id})
-            message = cur.fetchone()
-            if message is None:
-                return None
-            params = effect(message["type"], message["body"])
-            params.update(row_id=self.row_id, node_id=self.node.id)
-            cur.execute(QUERIES["apply_message"], params)
-            row = cur.fetchone()
-            if row is None:
-                raise Fenced()
+        """Apply the oldest message; None when the inbox is empty, DISCARDED for a poison message."""
+        message = None
+        try:
+            with self.node.pool.transaction(dicts=True) as cur:
+                cur.execute(QUERIES["take_next_message"], {"row_id": self.row_id})
+                message = cur.fetchone()
+                if message is None:
+                    return None
+                params = effect(message["type"], message["body"])
+                params.update(row_id=self.row_id, node_id=self.node.id)
+                cur.execute(QUERIES["apply_message"], params)
+                row = cur.fetchone()
+                if row is None:
+                    raise Fenced()
+        except POISON as exc:
+            # Deterministic: retrying would fail the same way and block every message behind it.
+            self._discard(message, exc)
+            return DISCARDED
         return message["id"], message["type"], message["reply_to"], row
+
+    def _discard(self, message, error):
+        log.error("greenrow.message.discarded row=%s message=%s type=%s error=%s",
+                  self.row_id, message["id"], message["type"], str(error).strip())
+        if self.node.pool.fetch_one("discard_message", {"message_id": message["id"], "node_id": self.node.id}) is None:
+            raise Fenced()
+        self.node.telemetry.bump("messages_discarded")
+        if message["reply_to"]:
+            self.node.router.reply(message["reply_to"], {
+                "type": message["type"], "node": self.node.id,
+                "error": {"code": "message_discarded", "message": f"message could not be applied: {error}"}})
 
     def _reply(self, message_type, row):
         reply = row_view(row, self.node.id)

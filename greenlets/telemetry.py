@@ -51,7 +51,7 @@ class Telemetry:
 
     COUNTERS = (
         "ticks_committed", "ticks_not_applied", "tick_batches", "tick_batch_retries",
-        "messages_accepted", "messages_applied", "calls_timed_out",
+        "messages_accepted", "messages_applied", "messages_discarded", "calls_timed_out",
         "row_servers_started", "row_servers_exited", "row_servers_crashed", "row_restarts", "rows_failed",
         "runs_created", "runs_finished", "runs_stopped", "service_restarts",
     )

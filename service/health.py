@@ -16,5 +16,6 @@ def healthz():
 def readyz():
     node = current_node()
     if not node.ready():
-        raise ApiError(503, "unavailable", f"node {node.id} is not ready")
+        reason = node.start_error or "it is starting, stopping or cannot reach the database"
+        raise ApiError(503, "unavailable", f"node {node.id} is not ready: {reason}")
     return {"status": "ready", "node": node.id}

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BaseConverter, ValidationError
 
 from greenlets.messages import TYPES as MESSAGE_TYPES
@@ -138,7 +139,7 @@ def read_message():
 
 def read_object():
     """The request body as a JSON object; an empty body (with or without Content-Type) is {}."""
-    raw = request.get_data(cache=True)  # past MAX_CONTENT_LENGTH this raises 413
+    raw = _body_bytes()
     if not raw:
         return {}
     if request.mimetype != JSON_MIMETYPE:
@@ -150,6 +151,17 @@ def read_object():
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "request body must be a JSON object")
     return body
+
+
+def _body_bytes():
+    """The raw body, at most MAX_BODY_BYTES (413 past that, with or without a Content-Length)."""
+    if request.content_length is not None:
+        return request.get_data(cache=True)  # past MAX_CONTENT_LENGTH this raises 413
+    # A chunked body has no length: Werkzeug would silently cut it at the limit, so read one byte more.
+    raw = request.environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise RequestEntityTooLarge()
+    return raw
 
 
 def _check_fields(body, fields, also_allowed=()):

@@ -7,7 +7,9 @@ from tests.support.service import ServiceProcess
 
 @pytest.fixture(scope="session")
 def pg_server():
-    return TestServer()
+    server = TestServer()
+    yield server
+    server.close()
 
 
 @pytest.fixture

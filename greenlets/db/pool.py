@@ -7,10 +7,12 @@ in green mode. Sessions are bounded server-side (statement, lock and idle-in-tra
 because killing a greenlet mid-query does not stop the statement on the server.
 """
 import logging
+import socket
 from collections import deque
 from contextlib import contextmanager
 
 import gevent
+import gevent.socket
 import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
@@ -51,10 +53,11 @@ class Pool:
     def stats(self):
         return {"size": self.size, "open": self._opened, "idle": len(self._free), "waiting": len(self._waiters)}
 
-    def connect(self):
+    def connect(self, **extra):
         """A new connection outside the pool (e.g. for LISTEN or migrations); the caller closes it."""
         with gevent.Timeout(CONNECT_TIMEOUT_S, PoolTimeout(f"could not connect within {CONNECT_TIMEOUT_S} s")):
-            return psycopg2.connect(self.dsn, options=self._options, application_name=self._application_name)
+            return psycopg2.connect(self.dsn, options=self._options, application_name=self._application_name,
+                                    **_resolved_host(self.dsn), **extra)
 
     def acquire(self):
         if self.closed:
@@ -153,3 +156,19 @@ class Pool:
             self._free.pop().close()
         while self._waiters:
             self._waiters.popleft().set_exception(PoolTimeout("the connection pool is closed"))
+
+
+def _resolved_host(dsn):
+    """``hostaddr`` for a DSN whose host is a name: libpq would resolve it in blocking C code."""
+    params = psycopg2.extensions.parse_dsn(dsn)
+    host = params.get("host", "")
+    if not host or "hostaddr" in params or host.startswith("/") or "," in host:
+        return {}
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+        return {}  # already an address
+    except OSError:
+        pass
+    port = int(params.get("port") or 5432)
+    address = gevent.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
+    return {"hostaddr": address}

@@ -8,11 +8,10 @@ SELECT value FROM greenrow_meta WHERE key = %(key)s;
 
 -- name: meta_set_default
 -- Store a cluster-wide setting unless one is already stored; returns the stored value.
-WITH ins AS (
-    INSERT INTO greenrow_meta (key, value) VALUES (%(key)s, %(value)s)
-    ON CONFLICT (key) DO NOTHING
-    RETURNING value)
-SELECT value FROM ins UNION ALL SELECT value FROM greenrow_meta WHERE key = %(key)s LIMIT 1;
+-- (DO UPDATE, not DO NOTHING: a node racing another one's first insert still gets the stored value.)
+INSERT INTO greenrow_meta (key, value) VALUES (%(key)s, %(value)s)
+ON CONFLICT (key) DO UPDATE SET value = greenrow_meta.value
+RETURNING value;
 
 -- name: create_run
 -- Allocate a contiguous id range, insert the run and all its rows in one statement.
@@ -100,7 +99,8 @@ SELECT r.id, r.run_id, r.value, r.state, r.paused, r.ticks, r.restarts, r.last_t
 -- name: row_view
 -- A row as GET /rows/<id> shows it, with the number of messages waiting in its inbox.
 SELECT r.id, r.run_id, r.shard, r.value, r.state, r.paused, r.ticks, r.restarts, r.last_tick_at,
-       (SELECT count(*) FROM messages m WHERE m.row_id = r.id) AS inbox
+       (SELECT count(*) FROM messages m WHERE m.row_id = r.id) AS inbox,
+       (SELECT l.node_id FROM shard_leases l WHERE l.shard = r.shard AND l.expires_at > now()) AS owner
   FROM rows r
  WHERE r.id = %(row_id)s;
 
@@ -117,10 +117,24 @@ UPDATE rows r
 RETURNING r.id, r.value;
 
 -- name: insert_message
--- Commit a message to a row's durable inbox; no row comes back when the row does not exist.
-INSERT INTO messages (row_id, shard, type, body, reply_to)
-SELECT id, shard, %(type)s, %(body)s, %(reply_to)s FROM rows WHERE id = %(row_id)s
-RETURNING id, shard;
+-- Commit a message to a row's durable inbox; returns its id and the row's current owner (or NULL).
+-- No row comes back when the row does not exist.
+WITH target AS (
+    SELECT r.id, r.shard, l.node_id AS owner
+      FROM rows r
+      LEFT JOIN shard_leases l ON l.shard = r.shard AND l.expires_at > now()
+     WHERE r.id = %(row_id)s),
+inserted AS (
+    INSERT INTO messages (row_id, shard, type, body, reply_to)
+    SELECT id, shard, %(type)s, %(body)s, %(reply_to)s FROM target
+    RETURNING id)
+SELECT inserted.id, target.owner FROM inserted, target;
+
+-- name: discard_message
+-- Fenced: remove a message whose effect cannot be applied (a poison message), so the ones behind it can be.
+DELETE FROM messages m USING shard_leases l
+ WHERE m.id = %(message_id)s AND l.shard = m.shard AND l.node_id = %(node_id)s AND l.expires_at > now()
+RETURNING m.id;
 
 -- name: take_next_message
 -- Remove the oldest message of a row's inbox (the caller applies it in the same transaction).
@@ -130,8 +144,10 @@ RETURNING id, type, body, reply_to;
 
 -- name: apply_message
 -- Fenced: a message's effect on its row; set_value/add/paused/stop/revive say what changes.
+-- The value stays within 0 .. 2147483647 (the column is a 32-bit integer).
 WITH target AS (
-    SELECT r.id, GREATEST(COALESCE(%(set_value)s, r.value) + %(add)s, 0) AS new_value,
+    SELECT r.id, LEAST(GREATEST(COALESCE(%(set_value)s, r.value)::bigint + %(add)s, 0), 2147483647)::integer
+               AS new_value,
            run.status = 'running' AS run_running
       FROM rows r
       JOIN runs run ON run.id = r.run_id
@@ -188,6 +204,10 @@ SELECT n.id, n.host, n.pid, n.started_at, n.row_servers,
  WHERE n.heartbeat_at > now() - make_interval(secs => %(ttl_ms)s / 1000.0)
  ORDER BY n.started_at, n.id;
 
+-- name: live_node_ids
+-- The ids of the nodes with a recent heartbeat, in a fixed order every node agrees on.
+SELECT id FROM nodes WHERE heartbeat_at > now() - make_interval(secs => %(ttl_ms)s / 1000.0) ORDER BY id;
+
 -- name: deregister_node
 -- Remove this node on a graceful stop.
 DELETE FROM nodes WHERE id = %(node_id)s;
@@ -221,10 +241,11 @@ UPDATE shard_leases SET expires_at = now() + make_interval(secs => %(ttl_ms)s / 
 RETURNING shard;
 
 -- name: release_leases
--- Give up this node's leases at once (graceful stop): their active rows go back to pending first.
+-- Give up some (or, with shards NULL, all) of this node's leases at once, for a peer to take them now;
+-- the active rows of those shards go back to pending (their servers were stopped first).
 WITH mine AS (
     UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'
-     WHERE node_id = %(node_id)s
+     WHERE node_id = %(node_id)s AND (%(shards)s::integer[] IS NULL OR shard = ANY(%(shards)s::integer[]))
     RETURNING shard)
 UPDATE rows SET state = 'pending'
   FROM mine

@@ -10,13 +10,6 @@ def start_and_wait_for_exit(database_url, **env):
     return subprocess.run(GUNICORN, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=60)
 
 
-def test_more_than_one_worker_is_refused_until_requests_are_routed_between_nodes(database_url):
-    result = start_and_wait_for_exit(database_url, WORKERS="2")
-
-    assert result.returncode != 0
-    assert "WORKERS must be 1" in result.stderr
-
-
 def test_a_bad_setting_stops_start_up_with_one_line_naming_it(database_url):
     result = start_and_wait_for_exit(database_url, GREENROW_LEASE_TTL_MS="soon")
 

@@ -14,7 +14,7 @@ import psycopg2
 from greenlets.db.migrate import migrate
 
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = "greenrow_test_template"
+TEMPLATE = f"greenrow_test_template_{os.getpid()}"  # one per session: sessions may overlap
 
 
 def with_database(url, name):
@@ -54,6 +54,9 @@ class TestServer:
             migrate(conn)
         finally:
             conn.close()
+
+    def close(self):
+        self._admin(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
 
     def create_database(self):
         name = f"greenrow_test_{uuid.uuid4().hex[:12]}"

@@ -75,11 +75,11 @@ class ServiceProcess:
             self.process.wait(10)
 
     def close(self):
+        self.http.close()  # idle keep-alive connections would hold up gunicorn's graceful stop
         try:
             self.stop()
         finally:
             self.kill()
-            self.http.close()
             if getattr(self, "_log", None):
                 self._log.close()
 

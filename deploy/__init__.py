@@ -1,0 +1,1 @@
+"""Deployment: the nginx configuration shared by docker-compose.yml and `make cluster` (deploy/cluster.py)."""

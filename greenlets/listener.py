@@ -1,0 +1,67 @@
+"""The node's ear: one dedicated LISTEN connection (never pooled) on the cluster's channel.
+
+NOTIFY is only a doorbell between nodes; the tables stay the truth. After every (re)connect the
+node catches up by reading its inboxes, because notifications sent while it was not listening are
+gone. Keepalives detect a dead connection; the listener then raises, and the node's service
+supervisor starts it again.
+"""
+import json
+import logging
+
+import gevent
+from gevent.socket import wait_read
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "greenrow"
+IDLE_CHECK_S = 30.0
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+
+
+def notify_sql():
+    """SQL that sends one payload on the channel; run inside the transaction it belongs to."""
+    return "SELECT pg_notify(%s, %s)"
+
+
+def encode(payload):
+    return json.dumps(payload, separators=(",", ":"))
+
+
+class Listener:
+    def __init__(self, node, dispatch):
+        self._node = node
+        self._dispatch = dispatch
+
+    def __str__(self):
+        return f"<Listener node={self._node.id}>"
+
+    def run(self):
+        conn = self._node.pool.connect(**KEEPALIVES)
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(f"LISTEN {CHANNEL}")
+            log.info("greenrow.listener.start node=%s", self._node.id)
+            gevent.spawn(self._node.catch_up)
+            while True:
+                try:
+                    wait_read(conn.fileno(), timeout=IDLE_CHECK_S)
+                except TimeoutError:
+                    with conn.cursor() as cur:  # quiet for long: prove the connection still works
+                        cur.execute("SELECT 1")
+                conn.poll()
+                while conn.notifies:
+                    self._handle(conn.notifies.pop(0).payload)
+        finally:
+            conn.close()
+
+    def _handle(self, raw):
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            log.warning("ignoring a notification that is not JSON: %.200s", raw)
+            return
+        try:
+            self._dispatch(payload)
+        except Exception:
+            log.exception("could not handle notification %.200s", raw)

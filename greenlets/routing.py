@@ -1,0 +1,82 @@
+"""Routing between nodes over PostgreSQL notifications (one channel, JSON payloads, ids only).
+
+| payload                                   | sent by                         | handled by            |
+| ----------------------------------------- | ------------------------------- | --------------------- |
+| {"k": "wake", "row": id}                  | the node that committed a message for a row it does not own (same transaction) | the row's owner: deliver |
+| {"k": "reply", "to": node, "token": t, "reply": {...}} | a row server answering a call, or an owner answering a row read | the caller's node |
+| {"k": "row", "to": owner, "row": id, "token": t} | a node asked GET /rows/<id> for a row another node owns | the owner |
+| {"k": "run", "run": id}                   | the node that created a run     | every node: start its monitor |
+| {"k": "run_stop", "run": id}              | the node that stopped a run     | every node: stop its monitor |
+
+A lost notification delays, never loses: messages stay in the inbox and every node re-reads its
+inboxes and the running runs every few seconds and after each reconnect.
+"""
+import logging
+
+import gevent
+
+from greenlets.errors import CallTimeout
+from greenlets.listener import CHANNEL, encode, notify_sql
+
+log = logging.getLogger(__name__)
+
+
+class Router:
+    def __init__(self, node):
+        self._node = node
+
+    def __str__(self):
+        return f"<Router node={self._node.id}>"
+
+    # --- sending ---
+    def send(self, payload, cur=None):
+        """Notify every node; with ``cur``, as part of that cursor's transaction."""
+        if cur is not None:
+            cur.execute(notify_sql(), (CHANNEL, encode(payload)))
+        else:
+            with self._node.pool.transaction() as own:
+                own.execute(notify_sql(), (CHANNEL, encode(payload)))
+
+    def reply(self, token, reply):
+        """Answer a caller, on this node or another one (the token says which)."""
+        node_id = token.split("/", 1)[0]
+        if node_id == self._node.id:
+            self._node.calls.reply(token, reply)
+        else:
+            self.send({"k": "reply", "to": node_id, "token": token, "reply": reply})
+
+    def ask_for_row(self, row_id, owner, timeout_ms):
+        """The owner's view of a row, or None if it did not answer in time."""
+        token = self._node.calls.open()
+        try:
+            self.send({"k": "row", "to": owner, "row": row_id, "token": token})
+        except BaseException:
+            self._node.calls.cancel(token)
+            raise
+        try:
+            return self._node.calls.wait(token, None, timeout_ms)
+        except CallTimeout:
+            log.warning("node %s did not answer for row %s within %d ms", owner, row_id, timeout_ms)
+            return None
+
+    # --- receiving (runs in the listener greenlet: hand anything slow to a new greenlet) ---
+    def dispatch(self, payload):
+        kind = payload.get("k")
+        node = self._node
+        if kind == "wake":
+            node.deliver(int(payload["row"]))
+        elif kind == "reply":
+            if payload.get("to") == node.id:
+                node.calls.reply(payload["token"], payload["reply"])
+        elif kind == "row":
+            if payload.get("to") == node.id:
+                gevent.spawn(self._answer_row, int(payload["row"]), payload["token"])
+        elif kind == "run":
+            gevent.spawn(node.ensure_monitors)
+        elif kind == "run_stop":
+            monitor = node.monitors.get(int(payload["run"]))
+            if monitor is not None:
+                gevent.spawn(monitor.stop)
+
+    def _answer_row(self, row_id, token):
+        self.reply(token, self._node.local_row_view(row_id))

@@ -1,0 +1,38 @@
+"""GET /rows/<id> answers from every node with the owning node's live state."""
+import requests
+
+from tests.support.cluster import lease_owners
+from tests.support.service import start_run
+from tests.support.wait import wait_until
+
+HOUR_MS = 3_600_000
+READS_PER_ROW = 2
+ROWS = 256  # one per shard: row ids are consecutive and shards are claimed in contiguous ranges
+
+
+def test_every_node_answers_a_row_read_with_the_owners_live_state(make_cluster, db):
+    cluster = make_cluster(instances=2, workers=2)
+    cluster.wait_balanced(4)
+    # Rows that stay active and still: their first tick is an hour away.
+    run = start_run(cluster, rows=ROWS, start_value=500, tick_ms=HOUR_MS)
+    wait_until(lambda: cluster.json(f"/runs/{run['id']}")["active"] == ROWS, 30, interval=0.1,
+               message="the run's rows never all became active")
+    rows = {row_id: (shard, value) for row_id, shard, value in db.fetch_all(
+        "SELECT id, shard, value FROM rows WHERE run_id = %s", (run["id"],))}
+    owners = lease_owners(db)
+    pids = dict(db.fetch_all("SELECT id, pid FROM nodes"))
+    assert len({owners[shard] for shard, _ in rows.values()}) == 4
+
+    for instance in cluster.instances:
+        # Reads of rows owned by the other instance's nodes can only be answered by forwarding them.
+        assert any(pids[owners[shard]] not in instance.worker_pids() for shard, _ in rows.values())
+        for row_id, (shard, value) in rows.items():
+            for _ in range(READS_PER_ROW):
+                # A new connection each time, so any worker of the instance may take the request.
+                response = requests.get(instance.url(f"/rows/{row_id}"), headers={"Connection": "close"}, timeout=10)
+                assert response.status_code == 200, response.text
+                row = response.json()
+                assert (row["id"], row["status"], row["value"]) == (row_id, "running", value)
+                assert row["node"] == owners[shard], (row, owners[shard])
+
+    assert lease_owners(db) == owners  # nothing moved while we read

@@ -22,6 +22,9 @@ class Mailbox:
     def __len__(self):
         return len(self._items)
 
+    def __contains__(self, item):
+        return item in self._items
+
     def put(self, item):
         """Queue an item and wake the receiver; safe from any greenlet or hub callback."""
         self._items.append(item)

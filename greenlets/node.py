@@ -202,20 +202,19 @@ class Node:
         server = self.registry.get(row_id)
         if server is not None:
             server.notify_messages()
+        elif self.supervisor.is_restarting(row_id):
+            pass  # the restarted server reads the inbox when it starts, after its backoff
         elif not self.stopping and self.leases.shard_of(row_id) in self.leases.held:
             gevent.spawn(self._activate, row_id)
         # else: the message waits in the inbox for the shard's owner
 
     def _activate(self, row_id):
-        if self.registry.get(row_id) is not None:
-            self.registry.get(row_id).notify_messages()
-            return
         row = self.pool.fetch_one("row_state", {"row_id": row_id}, dicts=True)
         if row is None:
             return
         monitor = self.monitors.get(row["run_id"])
         run = monitor.run_info if monitor else RunInfo(row["run_id"], row["step"], row["tick_ms"])
-        self.registry.start(row_id, run, False, row["value"], row["paused"]).notify_messages()
+        self.registry.start(row_id, run, False, row["value"], row["paused"], check_inbox=True)
 
     def _poke_inboxes(self, shards):
         for (row_id,) in self.pool.fetch_all("rows_with_messages", {"shards": sorted(shards)}):

@@ -49,7 +49,7 @@ class RunInfo:
 
 
 class RowServer(Greenlet):
-    def __init__(self, node, row_id, run, launched, row_value=None, paused=False):
+    def __init__(self, node, row_id, run, launched, row_value=None, paused=False, check_inbox=False):
         Greenlet.__init__(self)
         self.node = node
         self.row_id = row_id
@@ -59,6 +59,8 @@ class RowServer(Greenlet):
         self.paused = paused
         self.mailbox = Mailbox()
         self.next_due = None
+        self.check_inbox = check_inbox or not launched
+        self.left_mid_inbox = False
 
     def __str__(self):
         return f"<RowServer row={self.row_id} run={self.run_info.id} value={self.row_value}>"
@@ -78,16 +80,21 @@ class RowServer(Greenlet):
 
     def _run(self):
         try:
-            return self._serve()
-        finally:
-            self.node.registry.remove(self)
+            reason = self._serve()
+        except BaseException:
+            self.node.registry.remove(self)  # the supervisor restarts it; the restart reads the inbox
+            raise
+        self.node.registry.remove(self)
+        if reason != "fenced" and (self.left_mid_inbox or MESSAGES in self.mailbox):
+            self.node.deliver(self.row_id)  # messages came after the one that ended this server
+        return reason
 
     def _serve(self):
         if self.row_value is None:
             self._load()
         if self.launched:
             self._schedule_tick(first=True)
-        else:
+        if self.check_inbox:
             self.mailbox.put(MESSAGES)
         while True:
             item = self.mailbox.get(self._seconds_to_next_tick())
@@ -97,11 +104,14 @@ class RowServer(Greenlet):
                         return "done" if self.row_value == 0 else "stopped"
                 elif item is MESSAGES:
                     if not self._drain_inbox():
+                        self.left_mid_inbox = True
                         return "done" if self.row_value == 0 else "stopped"
                     if not self.launched and not self.mailbox:
                         return "drained"
                 elif item is LAUNCH:
                     self.launched = True
+                    if not self.row_value:
+                        return "done"  # a message took the row to 0 after the monitor claimed it
                     self._schedule_tick(first=True)
                 elif item is STOP:
                     return "stopped"

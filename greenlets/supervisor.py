@@ -31,9 +31,14 @@ class RowSupervisor:
         self._has_work = Event()
         self._recent = {}
         self._restarts = Group()
+        self._restarting = set()
 
     def __str__(self):
         return f"<RowSupervisor crashed={len(self._crashed)} restarting={len(self._restarts)}>"
+
+    def is_restarting(self, row_id):
+        """A crashed server of this row waits for its restart: its messages wait for that restart too."""
+        return row_id in self._restarting
 
     def on_exit(self, server):
         """rawlink callback (runs in the hub): a row server ended."""
@@ -44,6 +49,7 @@ class RowSupervisor:
                 self._node.release_slot(server.run_info.id, server.row_id)
             return
         self._node.telemetry.bump("row_servers_crashed")
+        self._restarting.add(server.row_id)
         self._crashed.append(server)
         self._has_work.set()
 
@@ -59,6 +65,7 @@ class RowSupervisor:
 
     def _handle_crash(self, server):
         if self._node.stopping:
+            self._restarting.discard(server.row_id)
             return
         row_id = server.row_id
         now = time.monotonic()
@@ -76,6 +83,7 @@ class RowSupervisor:
 
     def _fail(self, server, crashes):
         self._recent.pop(server.row_id, None)
+        self._restarting.discard(server.row_id)
         self._node.pool.fetch_one("fail_row", {"row_id": server.row_id, "node_id": self._node.id})
         self._node.telemetry.bump("rows_failed")
         log.error("greenrow.row.failed row=%s crashes=%d within %ss, last=%r",
@@ -85,6 +93,7 @@ class RowSupervisor:
 
     def _restart(self, server):
         if self._node.stopping:
+            self._restarting.discard(server.row_id)
             return
         try:
             row = self._node.pool.fetch_one(
@@ -94,13 +103,15 @@ class RowSupervisor:
             self._crashed.append(server)
             self._has_work.set()
             return
+        self._restarting.discard(server.row_id)
         launched = server.launched and row is not None and row["state"] == "active"
         if server.launched and not launched:
             self._node.release_slot(server.run_info.id, server.row_id)
         if row is None:
-            return  # the shard lease is gone: the new owner runs this row
+            return  # the shard lease is gone (the new owner runs this row), or the row failed meanwhile
         self._node.telemetry.bump("row_restarts")
-        self._node.registry.start(server.row_id, server.run_info, launched, row["value"], row["paused"])
+        self._node.registry.start(server.row_id, server.run_info, launched, row["value"], row["paused"],
+                                  check_inbox=True)
 
 
 class ServiceSupervisor:

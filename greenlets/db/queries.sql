@@ -169,10 +169,11 @@ UPDATE rows r
 RETURNING r.id, r.run_id, r.value, r.state, r.paused, r.ticks, r.restarts, r.last_tick_at;
 
 -- name: count_restart
--- Fenced: count one restart of a row's server and return the state it restarts from.
+-- Fenced: count one restart of a row's server and return the state it restarts from (none if it failed).
 UPDATE rows r SET restarts = r.restarts + 1
   FROM shard_leases l
- WHERE r.id = %(row_id)s AND l.shard = r.shard AND l.node_id = %(node_id)s AND l.expires_at > now()
+ WHERE r.id = %(row_id)s AND r.state <> 'failed'
+   AND l.shard = r.shard AND l.node_id = %(node_id)s AND l.expires_at > now()
 RETURNING r.id, r.value, r.state, r.paused;
 
 -- name: fail_row

@@ -1,5 +1,6 @@
 """Settings are read once from the environment, validated, and refused with one line naming the variable."""
 import dataclasses
+import os
 
 import pytest
 
@@ -8,7 +9,7 @@ from config.settings import Settings, SettingsError
 # The README's "Settings" table: variable -> (field, default, lowest, highest).
 INTEGER_SETTINGS = {
     "PORT": ("port", 8000, 0, 65535),
-    "WORKERS": ("workers", 1, 1, 64),
+    "WORKERS": ("workers", os.cpu_count(), 1, 64),  # one worker per core by default
     "GREENROW_SHARDS": ("shards", 256, 1, 65536),
     "GREENROW_POOL_SIZE": ("pool_size", 8, 2, 200),
     "GREENROW_POOL_TIMEOUT_MS": ("pool_timeout_ms", 5000, 10, 600_000),

@@ -20,7 +20,7 @@ class Registry:
     def servers(self):
         return list(self._servers.values())
 
-    def start(self, row_id, run, launched, row_value=None, paused=False, check_inbox=False):
+    def start(self, row_id, run, launched, row_value, paused, check_inbox=False):
         """Start (or, for a live on-demand server, promote) the server of a row; returns it."""
         server = self._servers.get(row_id)
         if server is not None:
@@ -32,7 +32,7 @@ class Registry:
         server = RowServer(self._node, row_id, run, launched, row_value, paused, check_inbox)
         self._servers[row_id] = server
         server.rawlink(self._node.supervisor.on_exit)
-        server.start()
+        server.begin()
         self._node.telemetry.bump("row_servers_started")
         return server
 

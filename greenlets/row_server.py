@@ -1,40 +1,52 @@
-"""The row server: one greenlet per row, with its own mailbox, its own tick and its own inbox.
+"""The row server: one long-lived greenlet per row, with its own inbox, its own tick and its own timer.
 
-A server launched by its run's monitor ticks: every ``tick_ms`` after its previous commit it hands one
-tick to the node's group-commit writer and waits for that commit; at 0 it exits normally. A server
-activated on demand (a message for a row with no live server) drains the row's inbox and exits.
-Either kind handles messages in arrival order, one transaction each. Everything that must survive a
-crash or a move to another node is in the database; the server is a cache of its row.
+A server launched by its run's monitor ticks: ``tick_ms`` after its previous tick committed, its timer
+hands one tick to the node's group-commit writer, and only when that tick has committed is the next one
+scheduled; at 0 the server leaves normally. A server activated on demand (a message for a row with no
+live server) applies the row's inbox and leaves. Messages are handled in arrival order, one transaction
+each, never while the row's tick is in flight (so a server does one thing at a time, like an OTP
+process). Everything that must survive is in the database; the server is a cache of its row.
+
+Three choices keep 100,000 servers cheap (measured on CPython 3.11: a parked greenlet that has run
+Python code costs about 6 KB, most of it the 16 KB frame chunk CPython gives each greenlet, of which
+the first page stays resident for the greenlet's life):
+- A tick does not switch into the server's greenlet: the timer callback queues the tick and the
+  writer's result schedules the next one. The greenlet wakes only for messages and lifecycle events.
+- The greenlet is made at launch and started at its first such event: a server that only ticks (the
+  common case) never needs a stack, and costs about 1 KB.
+- Once started, it parks without a Python frame: its receive loop is made of C iterators
+  (``deque(takewhile(..., map(self._turn, iter(park, ...))))``). ``_turn`` is the server's one Python
+  entry point: it handles what is queued and returns LEAVE to end the loop, or None to park again.
 """
 import logging
+import operator
 import random
 import time
+from collections import deque
+from functools import partial
+from itertools import chain, takewhile
 
 import gevent
-import psycopg2
-from gevent import Greenlet
+from gevent import Greenlet, get_hub
+from greenlet import greenlet as RawGreenlet
 
-from greenlets.db.queries import QUERIES
-from greenlets.mailbox import TIMEOUT, Mailbox
-from greenlets.messages import CrashRequested, effect
-from greenlets.views import row_view
+from greenlets.messages import CrashRequested
+from greenlets.row_inbox import DISCARDED, Fenced, apply_next_message, reply_for
 
 log = logging.getLogger(__name__)
 
-# Mailbox items besides TIMEOUT (which means "the next tick is due").
-MESSAGES = "messages"   # the durable inbox has something for this row
-LAUNCH = "launch"       # the monitor made this row active: start ticking
-STOP = "stop"           # leave at the next turn (run stopped, node stopping)
+# Items a server's greenlet is woken for.
+MESSAGES = "messages"        # the durable inbox has something for this row
+LAUNCH = "launch"            # the monitor made this row active: start ticking
+STOP = "stop"                # leave at the next turn (run stopped, shard handed back, node stopping)
+REACHED_ZERO = "zero"        # the last tick took the row to 0
+NOT_APPLIED = "not_applied"  # the tick was refused: the run was stopped or the shard lease is gone
 
-FIRST_TICK_JITTER_S = 0.05
+LEAVE = object()
+_NEVER = object()
+_STILL_SERVING = partial(operator.is_not, LEAVE)
 
-DISCARDED = object()
-# Errors that a message's effect will hit every time: its message is set aside, not retried.
-POISON = (psycopg2.DataError, psycopg2.IntegrityError, KeyError, TypeError, ValueError)
-
-
-class Fenced(Exception):
-    """This node no longer holds the row's shard lease: the server must leave without writing."""
+FIRST_TICK_JITTER_S = 0.1
 
 
 class RunInfo:
@@ -49,178 +61,211 @@ class RunInfo:
 
 
 class RowServer(Greenlet):
-    def __init__(self, node, row_id, run, launched, row_value=None, paused=False, check_inbox=False):
-        Greenlet.__init__(self)
+    __slots__ = ("node", "row_id", "run_info", "launched", "row_value", "paused", "next_due", "exit_reason",
+                 "_items", "_parked", "_started", "_wake_scheduled", "_tick_in_flight", "_tick_due", "_timer",
+                 "_left_mid_inbox")
+
+    def __init__(self, node, row_id, run, launched, row_value, paused, check_inbox=False):
+        park = partial(RawGreenlet.switch, get_hub())
+        turns = map(self._turn, chain((None,), iter(park, _NEVER)))
+        Greenlet.__init__(self, partial(deque, takewhile(_STILL_SERVING, turns), 0))
         self.node = node
         self.row_id = row_id
         self.run_info = run
         self.launched = launched
         self.row_value = row_value
         self.paused = paused
-        self.mailbox = Mailbox()
         self.next_due = None
-        self.check_inbox = check_inbox or not launched
-        self.left_mid_inbox = False
+        self.exit_reason = None
+        self._items = [MESSAGES] if check_inbox or not launched else []
+        self._parked = True  # idle: not running a turn (not even started yet)
+        self._started = False
+        self._wake_scheduled = False
+        self._tick_in_flight = False
+        self._tick_due = False
+        self._timer = None
+        self._left_mid_inbox = False
+        if launched:
+            self._schedule_tick(first=True)
 
     def __str__(self):
         return f"<RowServer row={self.row_id} run={self.run_info.id} value={self.row_value}>"
 
     # --- public API ---------------------------------------------------------------------------
 
+    def begin(self):
+        """Make the server live: it ticks on its timer and starts its greenlet at its first event."""
+        self._wake_soon()
+
     def notify_messages(self):
-        self.mailbox.put(MESSAGES)
+        self._post(MESSAGES)
 
     def launch(self):
-        self.mailbox.put(LAUNCH)
+        self._post(LAUNCH)
 
     def stop(self):
-        self.mailbox.put(STOP)
+        self._post(STOP)
 
-    # --- the server loop ------------------------------------------------------------------------
-
-    def _run(self):
-        try:
-            reason = self._serve()
-        except BaseException:
-            self.node.registry.remove(self)  # the supervisor restarts it; the restart reads the inbox
-            raise
-        self.node.registry.remove(self)
-        if reason != "fenced" and (self.left_mid_inbox or MESSAGES in self.mailbox):
-            self.node.deliver(self.row_id)  # messages came after the one that ended this server
-        return reason
-
-    def _serve(self):
-        if self.row_value is None:
-            self._load()
-        if self.launched:
-            self._schedule_tick(first=True)
-        if self.check_inbox:
-            self.mailbox.put(MESSAGES)
-        while True:
-            item = self.mailbox.get(self._seconds_to_next_tick())
-            try:
-                if item is TIMEOUT:
-                    if not self._tick():
-                        return "done" if self.row_value == 0 else "stopped"
-                elif item is MESSAGES:
-                    if not self._drain_inbox():
-                        self.left_mid_inbox = True
-                        return "done" if self.row_value == 0 else "stopped"
-                    if not self.launched and not self.mailbox:
-                        return "drained"
-                elif item is LAUNCH:
-                    self.launched = True
-                    if not self.row_value:
-                        return "done"  # a message took the row to 0 after the monitor claimed it
-                    self._schedule_tick(first=True)
-                elif item is STOP:
-                    return "stopped"
-            except Fenced:
-                log.info("row %s: shard lease lost, server leaves", self.row_id)
-                return "fenced"
-
-    def _seconds_to_next_tick(self):
-        if self.next_due is None:
-            return None
-        return self.next_due - time.monotonic()
-
-    def _schedule_tick(self, first=False, after=None):
-        if not self.launched or self.paused or not self.row_value:
-            self.next_due = None
+    def tick_committed(self, value, committed_at):
+        """The group writer's answer for this server's tick (None: not applied)."""
+        self._tick_in_flight = False
+        if self.dead:
             return
-        base = time.monotonic() if after is None else after
-        jitter = random.uniform(0, min(FIRST_TICK_JITTER_S, self.run_info.tick_s / 10)) if first else 0.0
-        self.next_due = base + self.run_info.tick_s + jitter
+        self.node.telemetry.tick_lateness.record((committed_at - self.next_due) * 1000.0)
+        if value is None:
+            self._post(NOT_APPLIED)
+            return
+        self.row_value = value
+        if value == 0:
+            self._post(REACHED_ZERO)
+            return
+        self._schedule_tick(after=committed_at)
+        self._wake_soon()  # messages that waited for this tick
+
+    def tick_failed(self, error):
+        """The group commit holding this server's tick failed: the server crashes (and is restarted)."""
+        self._tick_in_flight = False
+        self._post(error)
+
+    # --- waking the greenlet ----------------------------------------------------------------------
+
+    def _post(self, item):
+        self._items.append(item)
+        self._wake_soon()
+
+    def _wake_soon(self):
+        if self._parked and self._items and not self._tick_in_flight and not self._wake_scheduled:
+            self._wake_scheduled = True
+            get_hub().loop.run_callback(self._wake)
+
+    def _wake(self):
+        # A hub callback: start the greenlet, or switch into it where it parked; either runs one _turn.
+        self._wake_scheduled = False
+        if self._parked and self._items and not self._tick_in_flight and not self.dead:
+            self._parked = False
+            if self._started:
+                self.switch(None)
+            else:
+                self._started = True
+                self.start()
+
+    # --- one turn of the greenlet (its only Python frame) ---------------------------------------
+
+    def _turn(self, _ignored):
+        self._parked = False
+        try:
+            reason = self._handle_items()
+        except Fenced:
+            log.info("row %s: shard lease lost, server leaves", self.row_id)
+            reason = "fenced"
+        except BaseException:
+            self._unregister()
+            raise
+        if reason is not None:
+            self._leave(reason)
+            return LEAVE
+        if self._tick_due and self._ticking():
+            self._submit_tick()
+        self._parked = True
+        return None
+
+    def _handle_items(self):
+        """Handle everything queued; a reason to leave, or None to park."""
+        while self._items:
+            item = self._items.pop(0)
+            if item is MESSAGES:
+                reason = self._drain_inbox()
+                if reason is not None:
+                    self._left_mid_inbox = True
+                    return reason
+            elif item is LAUNCH:
+                self.launched = True
+                if not self.row_value:
+                    return "done"  # a message took the row to 0 after the monitor claimed it
+                self._schedule_tick(first=True)
+            elif item is REACHED_ZERO:
+                return "done"
+            elif item is STOP or item is NOT_APPLIED:
+                return "stopped"
+            elif isinstance(item, BaseException):
+                raise item
+        return None if self.launched else "drained"
+
+    def _leave(self, reason):
+        self.exit_reason = reason
+        self._cancel_timer()
+        self._unregister()
+        if reason != "fenced" and (self._left_mid_inbox or MESSAGES in self._items):
+            self.node.deliver(self.row_id)  # messages came after the one that ended this server
+
+    def _unregister(self):
+        self._cancel_timer()
+        self.node.registry.remove(self)
 
     # --- ticks ----------------------------------------------------------------------------------
 
-    def _tick(self):
-        """Commit one tick through the group writer; False when the server should leave."""
-        due = self.next_due
-        value, committed_at = self.node.tick_writer.commit_tick(self.row_id, self.run_info.step)
-        self.node.telemetry.tick_lateness.record((committed_at - due) * 1000.0)
-        if value is None:
-            # Not applied: the run was stopped, or the shard lease is gone. Nothing to write.
+    def _ticking(self):
+        return self.launched and not self.paused and self.row_value
+
+    def _schedule_tick(self, first=False, after=None):
+        if not self._ticking():
             self.next_due = None
-            return False
-        self.row_value = value
-        if value == 0:
-            return False
-        self._schedule_tick(after=committed_at)
-        return True
+            self._tick_due = False
+            self._cancel_timer()
+            return
+        tick_s = self.run_info.tick_s
+        jitter = random.uniform(0, min(FIRST_TICK_JITTER_S, tick_s / 10)) if first else 0.0
+        self.next_due = (time.monotonic() if after is None else after) + tick_s + jitter
+        self._cancel_timer()
+        self._timer = get_hub().loop.timer(max(self.next_due - time.monotonic(), 0.0))
+        self._timer.start(self._tick_is_due)
+
+    def _cancel_timer(self):
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
+
+    def _tick_is_due(self):
+        # A hub callback. A busy greenlet (applying messages) submits the tick when its turn ends.
+        self._cancel_timer()
+        if self.dead or self._tick_in_flight:
+            return
+        if self._parked:
+            self._submit_tick()
+        else:
+            self._tick_due = True
+
+    def _submit_tick(self):
+        self._tick_due = False
+        self._tick_in_flight = True
+        self.node.tick_writer.submit(self)
 
     # --- messages -------------------------------------------------------------------------------
 
     def _drain_inbox(self):
-        """Apply every message waiting in the row's inbox, oldest first; False when the server should leave."""
+        """Apply every message waiting in the row's inbox, oldest first; a reason to leave, or None."""
         while True:
-            applied = self._apply_next_message()
+            applied = apply_next_message(self.node, self.row_id)
             if applied is None:
-                return True
+                return None
             if applied is DISCARDED:
                 continue
-            message_id, message_type, reply_to, row = applied
+            row = applied.row
             self.row_value = row["value"]
             self.paused = row["paused"]
             self.node.telemetry.bump("messages_applied")
-            if reply_to:
-                self.node.router.reply(reply_to, self._reply(message_type, row))
-            if message_type == "crash":
-                raise CrashRequested(f"crash requested by message {message_id} for row {self.row_id}")
+            if applied.reply_to:
+                self.node.router.reply(applied.reply_to, reply_for(applied, self.node.id))
+            if applied.type == "crash":
+                raise CrashRequested(f"crash requested by message {applied.message_id} for row {self.row_id}")
             if self.launched and row["state"] != "active":
-                return False
-            if self.next_due is None or self.paused:
+                return "done" if self.row_value == 0 else "stopped"
+            if self.paused or self.next_due is None:
                 self._schedule_tick()
-
-    def _apply_next_message(self):
-        """Apply the oldest message; None when the inbox is empty, DISCARDED for a poison message."""
-        message = None
-        try:
-            with self.node.pool.transaction(dicts=True) as cur:
-                cur.execute(QUERIES["take_next_message"], {"row_id": self.row_id})
-                message = cur.fetchone()
-                if message is None:
-                    return None
-                params = effect(message["type"], message["body"])
-                params.update(row_id=self.row_id, node_id=self.node.id)
-                cur.execute(QUERIES["apply_message"], params)
-                row = cur.fetchone()
-                if row is None:
-                    raise Fenced()
-        except POISON as exc:
-            # Deterministic: retrying would fail the same way and block every message behind it.
-            self._discard(message, exc)
-            return DISCARDED
-        return message["id"], message["type"], message["reply_to"], row
-
-    def _discard(self, message, error):
-        log.error("greenrow.message.discarded row=%s message=%s type=%s error=%s",
-                  self.row_id, message["id"], message["type"], str(error).strip())
-        if self.node.pool.fetch_one("discard_message", {"message_id": message["id"], "node_id": self.node.id}) is None:
-            raise Fenced()
-        self.node.telemetry.bump("messages_discarded")
-        if message["reply_to"]:
-            self.node.router.reply(message["reply_to"], {
-                "type": message["type"], "node": self.node.id,
-                "error": {"code": "message_discarded", "message": f"message could not be applied: {error}"}})
-
-    def _reply(self, message_type, row):
-        reply = row_view(row, self.node.id)
-        reply["type"] = "pong" if message_type == "ping" else message_type
-        return reply
-
-    def _load(self):
-        with self.node.pool.transaction(dicts=True) as cur:
-            cur.execute(QUERIES["row_state"], {"row_id": self.row_id})
-            row = cur.fetchone()
-        if row is None:
-            raise LookupError(f"row {self.row_id} does not exist")
-        self.row_value = row["value"]
-        self.paused = row["paused"]
 
 
 def stop_all(servers, timeout_s):
-    """Ask servers to leave and wait for them; kill the ones still busy after ``timeout_s``."""
+    """Ask servers to leave (after their tick in flight) and wait; kill the ones still there after ``timeout_s``."""
     servers = [server for server in servers if not server.dead]
     for server in servers:
         server.stop()

@@ -42,6 +42,7 @@ class RowSupervisor:
 
     def on_exit(self, server):
         """rawlink callback (runs in the hub): a row server ended."""
+        self._node.registry.remove(server)  # a server normally removes itself; a killed one cannot
         self._node.telemetry.bump("row_servers_exited")
         if server.successful():
             self._recent.pop(server.row_id, None)

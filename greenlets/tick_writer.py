@@ -1,19 +1,18 @@
 """Group commit of ticks: many row servers' ticks in one fenced UPDATE every few milliseconds.
 
-A row server calls ``commit_tick`` and is parked until the statement holding its tick has
-committed, so every tick is still its own durable, fenced step and the server schedules its next
-tick only after its own commit. The writer greenlets gather the ticks queued meanwhile, run
-``commit_ticks`` once per batch and wake each server with its row's new value (or None when the tick
-was not applied: the row was stopped, paused or its shard lease is no longer ours).
+A row server's timer hands its tick to ``submit``; the writer greenlets gather the ticks queued
+meanwhile, run ``commit_ticks`` once per batch (once per distinct step) on a connection of their
+own, and give each server its row's new value (None when the tick was not applied: the row was
+stopped, paused or its shard lease is no longer ours). A server schedules its next tick only then,
+so every tick is still its own durable, fenced step. Writers hold their own connections, outside the
+request pool, so a long batch never makes an HTTP request wait for a connection.
 """
 import logging
 import time
 
 import gevent
 import psycopg2.errors
-from gevent import get_hub
 from gevent.event import Event
-from gevent.hub import Waiter
 
 from greenlets.db.queries import QUERIES
 
@@ -35,51 +34,66 @@ class TickWriter:
     def __str__(self):
         return f"<TickWriter queued={len(self._queued)}>"
 
-    def commit_tick(self, row_id, step):
-        """Block until this row's tick is committed; returns (new value or None, commit time)."""
-        waiter = Waiter()
-        self._queued.append((row_id, step, waiter))
+    def submit(self, server):
+        """Queue a row server's tick; the writer calls server.tick_committed (or tick_failed) later."""
+        self._queued.append(server)
         if len(self._queued) == 1:
             self._has_work.set()
-        return waiter.get()
 
     def run(self):
-        """One writer loop; a node runs a few of them so one batch's fsync overlaps the next's."""
-        while True:
-            while not self._queued:
-                self._has_work.clear()
-                self._has_work.wait()
-            if self._batch_s:
-                gevent.sleep(self._batch_s)
-            batch = self._queued[: self._batch_max]
-            del self._queued[: self._batch_max]
-            if not batch:
-                continue
-            try:
-                values, committed_at = self._commit(batch)
-            except BaseException as exc:
-                get_hub().loop.run_callback(_throw_all, batch, exc)
-                if not isinstance(exc, Exception):
-                    raise
-                log.error("tick batch of %d failed: %s", len(batch), exc)
-                continue
-            get_hub().loop.run_callback(_wake_all, batch, values, committed_at)
+        """One writer loop with its own connection; a node runs a few so one batch's fsync overlaps the next."""
+        conn = None
+        try:
+            while True:
+                batch = self._next_batch()
+                try:
+                    if conn is None:
+                        conn = self._pool.connect()
+                    values, committed_at = self._commit(conn, batch)
+                except Exception as exc:
+                    log.error("tick batch of %d failed: %s", len(batch), exc)
+                    if conn is not None:
+                        conn.close()
+                        conn = None
+                    for server in batch:
+                        server.tick_failed(exc)
+                    continue
+                for server in batch:
+                    server.tick_committed(values.get(server.row_id), committed_at)
+        finally:
+            if conn is not None:
+                conn.close()
 
-    def _commit(self, batch):
-        ids = [row_id for row_id, _, _ in batch]
-        steps = [step for _, step, _ in batch]
-        params = {"ids": ids, "steps": steps, "node_id": self._node_id}
+    def _next_batch(self):
+        while not self._queued:
+            self._has_work.clear()
+            self._has_work.wait()
+        if self._batch_s:
+            gevent.sleep(self._batch_s)
+        batch = self._queued[: self._batch_max]
+        del self._queued[: self._batch_max]
+        return batch
+
+    def _commit(self, conn, batch):
+        by_step = {}
+        for server in batch:
+            by_step.setdefault(server.run_info.step, []).append(server.row_id)
         started = time.monotonic()
         for attempt in range(RETRIES_ON_DEADLOCK + 1):
             try:
-                with self._pool.transaction() as cur:
-                    cur.execute(QUERIES["commit_ticks"], params)
-                    values = dict(cur.fetchall())
+                values = {}
+                with conn.cursor() as cur:
+                    for step, ids in by_step.items():
+                        cur.execute(QUERIES["commit_ticks"], {"ids": ids, "step": step, "node_id": self._node_id})
+                        values.update(cur.fetchall())
+                conn.commit()
                 break
             except psycopg2.errors.DeadlockDetected:
+                conn.rollback()
                 if attempt == RETRIES_ON_DEADLOCK:
                     raise
                 self._telemetry.bump("tick_batch_retries")
+            # any other error: the caller closes the connection, which discards the transaction
         committed_at = time.monotonic()
         telemetry = self._telemetry
         telemetry.bump("tick_batches")
@@ -88,14 +102,3 @@ class TickWriter:
         telemetry.tick_batch_size.record(len(batch))
         telemetry.tick_commit.record((committed_at - started) * 1000.0)
         return values, committed_at
-
-
-def _wake_all(batch, values, committed_at):
-    # Runs in the hub: each switch runs that row server until it parks again, then comes back here.
-    for row_id, _, waiter in batch:
-        waiter.switch((values.get(row_id), committed_at))
-
-
-def _throw_all(batch, exc):
-    for _, _, waiter in batch:
-        waiter.throw(type(exc), exc)

@@ -105,15 +105,16 @@ SELECT r.id, r.run_id, r.shard, r.value, r.state, r.paused, r.ticks, r.restarts,
  WHERE r.id = %(row_id)s;
 
 -- name: commit_ticks
--- Fenced group commit: one tick for each listed row that is active, unpaused and above 0.
+-- Fenced group commit: one tick of `step` for each listed row that is active, unpaused and above 0.
+-- (ids as an array probed through the primary key; the held shards read once per statement.)
 UPDATE rows r
-   SET value = GREATEST(r.value - t.step, 0),
+   SET value = GREATEST(r.value - %(step)s, 0),
        ticks = r.ticks + 1,
        last_tick_at = now(),
-       state = CASE WHEN r.value <= t.step THEN 'done' ELSE r.state END
-  FROM unnest(%(ids)s::bigint[], %(steps)s::integer[]) AS t(id, step), shard_leases l
- WHERE r.id = t.id AND r.value > 0 AND NOT r.paused AND r.state = 'active'
-   AND l.shard = r.shard AND l.node_id = %(node_id)s AND l.expires_at > now()
+       state = CASE WHEN r.value <= %(step)s THEN 'done' ELSE r.state END
+ WHERE r.id = ANY(%(ids)s::bigint[]) AND r.value > 0 AND NOT r.paused AND r.state = 'active'
+   AND r.shard = ANY(ARRAY(SELECT l.shard FROM shard_leases l
+                            WHERE l.node_id = %(node_id)s AND l.expires_at > now()))
 RETURNING r.id, r.value;
 
 -- name: insert_message

@@ -1,0 +1,77 @@
+"""How a row server applies the messages of its durable inbox: oldest first, one transaction each.
+
+Each message's removal and its effect on the row commit together (exactly once). A message whose
+effect can never be applied (a poison message) is set aside, so it cannot block the ones behind it.
+"""
+import logging
+
+import psycopg2
+
+from greenlets.db.queries import QUERIES
+from greenlets.messages import effect
+from greenlets.views import row_view
+
+log = logging.getLogger(__name__)
+
+# Errors that a message's effect will hit every time: its message is set aside, not retried.
+POISON = (psycopg2.DataError, psycopg2.IntegrityError, KeyError, TypeError, ValueError)
+
+
+class Fenced(Exception):
+    """This node no longer holds the row's shard lease: the server must leave without writing."""
+
+
+class Applied:
+    """One applied message: what it was and the row after it."""
+
+    __slots__ = ("message_id", "type", "reply_to", "row")
+
+    def __init__(self, message_id, message_type, reply_to, row):
+        self.message_id = message_id
+        self.type = message_type
+        self.reply_to = reply_to
+        self.row = row
+
+
+def apply_next_message(node, row_id):
+    """Apply the row's oldest message: an Applied, None when the inbox is empty, or DISCARDED."""
+    message = None
+    try:
+        with node.pool.transaction(dicts=True) as cur:
+            cur.execute(QUERIES["take_next_message"], {"row_id": row_id})
+            message = cur.fetchone()
+            if message is None:
+                return None
+            params = effect(message["type"], message["body"])
+            params.update(row_id=row_id, node_id=node.id)
+            cur.execute(QUERIES["apply_message"], params)
+            row = cur.fetchone()
+            if row is None:
+                raise Fenced()
+    except POISON as exc:
+        # Deterministic: retrying would fail the same way and block every message behind it.
+        discard(node, row_id, message, exc)
+        return DISCARDED
+    return Applied(message["id"], message["type"], message["reply_to"], row)
+
+
+DISCARDED = object()
+
+
+def discard(node, row_id, message, error):
+    log.error("greenrow.message.discarded row=%s message=%s type=%s error=%s",
+              row_id, message["id"], message["type"], str(error).strip())
+    if node.pool.fetch_one("discard_message", {"message_id": message["id"], "node_id": node.id}) is None:
+        raise Fenced()
+    node.telemetry.bump("messages_discarded")
+    if message["reply_to"]:
+        node.router.reply(message["reply_to"], {
+            "type": message["type"], "node": node.id,
+            "error": {"code": "message_discarded", "message": f"message could not be applied: {error}"}})
+
+
+def reply_for(applied, node_id):
+    """The reply a caller gets: the row after the message, with the message type and the node."""
+    reply = row_view(applied.row, node_id)
+    reply["type"] = "pong" if applied.type == "ping" else applied.type
+    return reply

@@ -15,6 +15,11 @@ log = logging.getLogger(__name__)
 
 # After a slot frees, wait this long to gather more before claiming rows (one query, not thousands).
 REFILL_GATHER_S = 0.05
+# A claim that got fewer rows than free slots may have skipped rows locked by a message being applied:
+# look again this soon rather than a whole scan_ms later.
+PARTIAL_CLAIM_RECHECK_S = 0.1
+# Start row servers in slices, letting the hub serve requests in between.
+LAUNCH_SLICE = 2000
 
 
 class Monitor:
@@ -47,18 +52,17 @@ class Monitor:
         stop_all(filter(None, map(self._node.registry.get, list(self.active))), timeout_s=5)
 
     def run(self):
-        try:
-            self._work()
-        finally:
-            self._node.forget_monitor(self)
+        self._work()
+        self._node.forget_monitor(self)  # not on a crash: the service supervisor restarts this monitor
 
     def _work(self):
         log.info("greenrow.monitor.start run=%s node=%s", self.run_id, self._node.id)
         while not self._stopped:
-            launched = self._launch_free_slots()
+            launched, free = self._launch_free_slots()
             if not self.active and not launched and self._finish_if_complete():
                 return
-            woke = self._slot_freed.wait(timeout=self._scan_s)
+            partial_claim = 0 < launched < free
+            woke = self._slot_freed.wait(timeout=PARTIAL_CLAIM_RECHECK_S if partial_claim else self._scan_s)
             self._slot_freed.clear()
             if woke and not self._stopped:
                 gevent.sleep(REFILL_GATHER_S)
@@ -67,16 +71,18 @@ class Monitor:
     def _launch_free_slots(self):
         free = self._node.concurrency_share(self._max_concurrency) - len(self.active)
         if free <= 0:
-            return 0
+            return 0, 0
         rows = self._node.pool.fetch_all(
             "claim_pending_rows", {"run_id": self.run_id, "node_id": self._node.id, "limit": free})
         registry = self._node.registry
-        for row_id, value, paused in rows:
+        for count, (row_id, value, paused) in enumerate(rows, 1):
             self.active.add(row_id)
             registry.start(row_id, self.run_info, True, value, paused)
+            if count % LAUNCH_SLICE == 0:
+                gevent.sleep(0)
         if rows:
             log.debug("run %s: launched %d row servers (%d active)", self.run_id, len(rows), len(self.active))
-        return len(rows)
+        return len(rows), free
 
     def _finish_if_complete(self):
         if self._node.pool.fetch_one("finish_run", {"run_id": self.run_id}):

@@ -23,6 +23,7 @@ from greenlets.db.queries import QUERIES
 from greenlets.db.pool import Pool, PoolTimeout
 from greenlets.errors import RowNotFound, RuntimeUnavailable
 from greenlets.leases import LeaseKeeper
+from greenlets.memory import release_free_memory, rss_bytes
 from greenlets.listener import Listener
 from greenlets.monitor import Monitor
 from greenlets.registry import Registry
@@ -177,6 +178,8 @@ class Node:
     def forget_monitor(self, monitor):
         if self.monitors.get(monitor.run_id) is monitor:
             del self.monitors[monitor.run_id]
+        if not self.monitors and not len(self.registry):
+            release_free_memory()
 
     def shards_gained(self, shards):
         self._poke_inboxes(shards)
@@ -294,20 +297,14 @@ class Node:
             return None
         record = records[0]
         owner = record["owner"]
-        if owner is not None and owner != self.id and record["state"] == "active":
-            answer = self.router.ask_for_row(row_id, owner, ROW_READ_TIMEOUT_MS)
-            if answer is not None:
-                return answer
-        return self._row_view_from(record)
+        if owner is None or owner == self.id or record["state"] != "active":
+            return row_view(record, self.id if self.registry.get(row_id) is not None else None)
+        answer = self.router.ask_for_row(row_id, owner, ROW_READ_TIMEOUT_MS)
+        return row_view(record, answer["node"] if answer and answer["live"] else None)
 
-    def local_row_view(self, row_id):
-        """This node's answer for a row it owns (asked by a peer)."""
-        record = self.pool.fetch_one("row_view", {"row_id": row_id}, dicts=True)
-        return self._row_view_from(record) if record is not None else None
-
-    def _row_view_from(self, record):
-        live = self.registry.get(record["id"]) is not None
-        return row_view(record, self.id if live else None)
+    def live_status(self, row_id):
+        """This node's answer to a peer asking about a row it owns: does a server of it live here?"""
+        return {"node": self.id, "live": self.registry.get(row_id) is not None}
 
     def send_message(self, row_id, message, wait, timeout_ms):
         body = {key: value for key, value in message.items() if key != "type"}
@@ -363,13 +360,8 @@ class Node:
             "pending_calls": len(self.calls),
             "shards_held": len(self.leases.held) if self.running else 0,
             "pool": self.pool.stats() if self.pool else None,
-            "rss_bytes": _rss_bytes(),
+            "rss_bytes": rss_bytes(),
             "cpu_s": round(usage.user + usage.system, 3),
         }
         snapshot.update(self.telemetry.snapshot())
         return snapshot
-
-
-def _rss_bytes():
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

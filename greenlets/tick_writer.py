@@ -84,7 +84,8 @@ class TickWriter:
                 values = {}
                 with conn.cursor() as cur:
                     for step, ids in by_step.items():
-                        cur.execute(QUERIES["commit_ticks"], {"ids": ids, "step": step, "node_id": self._node_id})
+                        cur.execute(QUERIES["commit_ticks"],
+                                    {"ids": _array_literal(ids), "step": step, "node_id": self._node_id})
                         values.update(cur.fetchall())
                 conn.commit()
                 break
@@ -102,3 +103,8 @@ class TickWriter:
         telemetry.tick_batch_size.record(len(batch))
         telemetry.tick_commit.record((committed_at - started) * 1000.0)
         return values, committed_at
+
+
+def _array_literal(ids):
+    """A bigint[] as one text literal: several times cheaper to build than psycopg2's per-item adaptation."""
+    return "{" + ",".join(map(str, ids)) + "}"

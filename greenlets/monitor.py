@@ -15,9 +15,10 @@ log = logging.getLogger(__name__)
 
 # After a slot frees, wait this long to gather more before claiming rows (one query, not thousands).
 REFILL_GATHER_S = 0.05
-# A claim that got fewer rows than free slots may have skipped rows locked by a message being applied:
-# look again this soon rather than a whole scan_ms later.
-PARTIAL_CLAIM_RECHECK_S = 0.1
+# After a claim that launched rows, look again this soon rather than a whole scan_ms later: the claim
+# may have skipped rows locked by a message being applied, or left cluster-wide slots another node
+# does not need (see _launch_free_slots).
+RECHECK_AFTER_LAUNCH_S = 0.1
 # Start row servers in slices, letting the hub serve requests in between.
 LAUNCH_SLICE = 2000
 
@@ -58,22 +59,26 @@ class Monitor:
     def _work(self):
         log.info("greenrow.monitor.start run=%s node=%s", self.run_id, self._node.id)
         while not self._stopped:
-            launched, free = self._launch_free_slots()
+            launched = self._launch_free_slots()
             if not self.active and not launched and self._finish_if_complete():
                 return
-            partial_claim = 0 < launched < free
-            woke = self._slot_freed.wait(timeout=PARTIAL_CLAIM_RECHECK_S if partial_claim else self._scan_s)
+            woke = self._slot_freed.wait(timeout=RECHECK_AFTER_LAUNCH_S if launched else self._scan_s)
             self._slot_freed.clear()
             if woke and not self._stopped:
                 gevent.sleep(REFILL_GATHER_S)
         log.info("greenrow.monitor.stop run=%s node=%s", self.run_id, self._node.id)
 
     def _launch_free_slots(self):
-        free = self._node.concurrency_share(self._max_concurrency) - len(self.active)
-        if free <= 0:
-            return 0, 0
+        """Claim and start pending rows; returns how many.
+
+        Up to this node's share of max_concurrency (its shards' quotas) first; once that is full, any
+        slot the other nodes leave unused (they may have fewer pending rows): the claim itself never
+        lets the run's active rows, all nodes together, exceed max_concurrency.
+        """
+        share_free = self._node.concurrency_share(self._max_concurrency) - len(self.active)
+        limit = share_free if share_free > 0 else self._max_concurrency
         rows = self._node.pool.fetch_all(
-            "claim_pending_rows", {"run_id": self.run_id, "node_id": self._node.id, "limit": free})
+            "claim_pending_rows", {"run_id": self.run_id, "node_id": self._node.id, "limit": limit})
         registry = self._node.registry
         for count, (row_id, value, paused) in enumerate(rows, 1):
             self.active.add(row_id)
@@ -82,7 +87,7 @@ class Monitor:
                 gevent.sleep(0)
         if rows:
             log.debug("run %s: launched %d row servers (%d active)", self.run_id, len(rows), len(self.active))
-        return len(rows), free
+        return len(rows)
 
     def _finish_if_complete(self):
         if self._node.pool.fetch_one("finish_run", {"run_id": self.run_id}):

@@ -76,7 +76,15 @@ UPDATE runs SET status = 'done', finished_at = now()
 RETURNING id;
 
 -- name: claim_pending_rows
--- Fenced: turn up to `limit` pending rows of a run in this node's shards into active ones, lowest ids first.
+-- Fenced: turn up to `limit` pending rows of a run in this node's shards into active ones, lowest ids
+-- first, never taking the run's active rows (all nodes together) past max_concurrency. The run row is
+-- locked first, so concurrent claims from several nodes count one after the other.
+WITH run AS (
+    SELECT id, max_concurrency FROM runs WHERE id = %(run_id)s AND status = 'running' FOR UPDATE),
+free AS (
+    SELECT GREATEST(run.max_concurrency
+                    - (SELECT count(*) FROM rows WHERE run_id = run.id AND state = 'active'), 0) AS slots
+      FROM run)
 UPDATE rows SET state = 'active'
  WHERE id IN (
     SELECT r.id
@@ -85,7 +93,7 @@ UPDATE rows SET state = 'active'
      WHERE r.run_id = %(run_id)s AND r.state = 'pending'
        AND l.node_id = %(node_id)s AND l.expires_at > now()
      ORDER BY r.id
-     LIMIT %(limit)s
+     LIMIT LEAST(%(limit)s, (SELECT coalesce(max(slots), 0) FROM free))
        FOR UPDATE OF r SKIP LOCKED)
 RETURNING id, value, paused;
 

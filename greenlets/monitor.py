@@ -14,13 +14,13 @@ from greenlets.row_server import RunInfo, stop_all
 log = logging.getLogger(__name__)
 
 # After a slot frees, wait this long to gather more before claiming rows (one query, not thousands).
-REFILL_GATHER_S = 0.05
+REFILL_GATHER_S = 0.02
 # After a claim that launched rows, look again this soon rather than a whole scan_ms later: the claim
 # may have skipped rows locked by a message being applied, or left cluster-wide slots another node
 # does not need (see _launch_free_slots).
 RECHECK_AFTER_LAUNCH_S = 0.1
 # Start row servers in slices, letting the hub serve requests in between.
-LAUNCH_SLICE = 2000
+LAUNCH_SLICE = 500
 
 
 class Monitor:

@@ -46,7 +46,7 @@ LEAVE = object()
 _NEVER = object()
 _STILL_SERVING = partial(operator.is_not, LEAVE)
 
-FIRST_TICK_JITTER_S = 0.1
+FIRST_TICK_JITTER_S = 0.05
 
 
 class RunInfo:

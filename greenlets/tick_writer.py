@@ -19,6 +19,7 @@ from greenlets.db.queries import QUERIES
 log = logging.getLogger(__name__)
 
 RETRIES_ON_DEADLOCK = 3
+YIELD_EVERY = 500
 
 
 class TickWriter:
@@ -58,8 +59,10 @@ class TickWriter:
                     for server in batch:
                         server.tick_failed(exc)
                     continue
-                for server in batch:
+                for count, server in enumerate(batch, 1):
                     server.tick_committed(values.get(server.row_id), committed_at)
+                    if count % YIELD_EVERY == 0:
+                        gevent.sleep(0)  # let the hub serve requests in a big batch's answers
         finally:
             if conn is not None:
                 conn.close()

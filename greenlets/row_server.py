@@ -66,9 +66,7 @@ class RowServer(Greenlet):
                  "_left_mid_inbox")
 
     def __init__(self, node, row_id, run, launched, row_value, paused, check_inbox=False):
-        park = partial(RawGreenlet.switch, get_hub())
-        turns = map(self._turn, chain((None,), iter(park, _NEVER)))
-        Greenlet.__init__(self, partial(deque, takewhile(_STILL_SERVING, turns), 0))
+        Greenlet.__init__(self)  # its run callable is made when it first starts (see _wake)
         self.node = node
         self.row_id = row_id
         self.run_info = run
@@ -106,16 +104,17 @@ class RowServer(Greenlet):
     def stop(self):
         self._post(STOP)
 
-    def tick_committed(self, value, committed_at):
-        """The group writer's answer for this server's tick (None: not applied)."""
+    def tick_committed(self, applied, committed_at):
+        """The group writer's answer for this server's tick: applied (value - step, at least 0) or not."""
         self._tick_in_flight = False
         if self.dead:
             return
         self.node.telemetry.tick_lateness.record((committed_at - self.next_due) * 1000.0)
-        if value is None:
+        if not applied:
             self._post(NOT_APPLIED)
             return
-        self.row_value = value
+        value = self.row_value - self.run_info.step
+        self.row_value = value = value if value > 0 else 0
         if value == 0:
             self._post(REACHED_ZERO)
             return
@@ -147,6 +146,9 @@ class RowServer(Greenlet):
                 self.switch(None)
             else:
                 self._started = True
+                park = partial(RawGreenlet.switch, get_hub())
+                turns = map(self._turn, chain((None,), iter(park, _NEVER)))
+                self._run = partial(deque, takewhile(_STILL_SERVING, turns), 0)
                 self.start()
 
     # --- one turn of the greenlet (its only Python frame) ---------------------------------------

@@ -2,8 +2,9 @@
 
 A row server's timer hands its tick to ``submit``; the writer greenlets gather the ticks queued
 meanwhile, run ``commit_ticks`` once per batch (once per distinct step) on a connection of their
-own, and give each server its row's new value (None when the tick was not applied: the row was
-stopped, paused or its shard lease is no longer ours). A server schedules its next tick only then,
+own, and tell each server whether its tick was applied (it was not when the row was stopped, paused
+or its shard lease is no longer ours; a server knows its new value: value - step, at least 0, so the
+statement only returns the ids it did not apply, usually none). A server schedules its next tick only then,
 so every tick is still its own durable, fenced step. Writers hold their own connections, outside the
 request pool, so a long batch never makes an HTTP request wait for a connection.
 """
@@ -50,7 +51,7 @@ class TickWriter:
                 try:
                     if conn is None:
                         conn = self._pool.connect()
-                    values, committed_at = self._commit(conn, batch)
+                    refused, committed_at = self._commit(conn, batch)
                 except Exception as exc:
                     log.error("tick batch of %d failed: %s", len(batch), exc)
                     if conn is not None:
@@ -60,7 +61,7 @@ class TickWriter:
                         server.tick_failed(exc)
                     continue
                 for count, server in enumerate(batch, 1):
-                    server.tick_committed(values.get(server.row_id), committed_at)
+                    server.tick_committed(server.row_id not in refused, committed_at)
                     if count % YIELD_EVERY == 0:
                         gevent.sleep(0)  # let the hub serve requests in a big batch's answers
         finally:
@@ -84,12 +85,12 @@ class TickWriter:
         started = time.monotonic()
         for attempt in range(RETRIES_ON_DEADLOCK + 1):
             try:
-                values = {}
+                refused = set()
                 with conn.cursor() as cur:
                     for step, ids in by_step.items():
                         cur.execute(QUERIES["commit_ticks"],
                                     {"ids": _array_literal(ids), "step": step, "node_id": self._node_id})
-                        values.update(cur.fetchall())
+                        refused.update(cur.fetchone()[0])
                 conn.commit()
                 break
             except psycopg2.errors.DeadlockDetected:
@@ -101,11 +102,11 @@ class TickWriter:
         committed_at = time.monotonic()
         telemetry = self._telemetry
         telemetry.bump("tick_batches")
-        telemetry.bump("ticks_committed", len(values))
-        telemetry.bump("ticks_not_applied", len(batch) - len(values))
+        telemetry.bump("ticks_committed", len(batch) - len(refused))
+        telemetry.bump("ticks_not_applied", len(refused))
         telemetry.tick_batch_size.record(len(batch))
         telemetry.tick_commit.record((committed_at - started) * 1000.0)
-        return values, committed_at
+        return refused, committed_at
 
 
 def _array_literal(ids):

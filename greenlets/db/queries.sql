@@ -113,17 +113,21 @@ SELECT r.id, r.run_id, r.shard, r.value, r.state, r.paused, r.ticks, r.restarts,
  WHERE r.id = %(row_id)s;
 
 -- name: commit_ticks
--- Fenced group commit: one tick of `step` for each listed row that is active, unpaused and above 0.
--- (ids as an array probed through the primary key; the held shards read once per statement.)
-UPDATE rows r
-   SET value = GREATEST(r.value - %(step)s, 0),
-       ticks = r.ticks + 1,
-       last_tick_at = now(),
-       state = CASE WHEN r.value <= %(step)s THEN 'done' ELSE r.state END
- WHERE r.id = ANY(%(ids)s::bigint[]) AND r.value > 0 AND NOT r.paused AND r.state = 'active'
-   AND r.shard = ANY(ARRAY(SELECT l.shard FROM shard_leases l
-                            WHERE l.node_id = %(node_id)s AND l.expires_at > now()))
-RETURNING r.id, r.value;
+-- Fenced group commit: one tick of `step` for each listed row that is active, unpaused and above 0;
+-- returns the ids it did not apply (usually none). Ids as an array probed through the primary key;
+-- the held shards read once per statement.
+WITH ticked AS (
+    UPDATE rows r
+       SET value = GREATEST(r.value - %(step)s, 0),
+           ticks = r.ticks + 1,
+           last_tick_at = now(),
+           state = CASE WHEN r.value <= %(step)s THEN 'done' ELSE r.state END
+     WHERE r.id = ANY(%(ids)s::bigint[]) AND r.value > 0 AND NOT r.paused AND r.state = 'active'
+       AND r.shard = ANY(ARRAY(SELECT l.shard FROM shard_leases l
+                                WHERE l.node_id = %(node_id)s AND l.expires_at > now()))
+    RETURNING r.id)
+SELECT coalesce(array_agg(id), '{}') FROM (
+    SELECT unnest(%(ids)s::bigint[]) AS id EXCEPT SELECT id FROM ticked) AS refused;
 
 -- name: insert_message
 -- Commit a message to a row's durable inbox; returns its id and the row's current owner (or NULL).

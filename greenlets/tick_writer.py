@@ -47,26 +47,29 @@ class TickWriter:
         conn = None
         try:
             while True:
-                batch = self._next_batch()
-                try:
-                    if conn is None:
-                        conn = self._pool.connect()
-                    refused, committed_at = self._commit(conn, batch)
-                except Exception as exc:
-                    log.error("tick batch of %d failed: %s", len(batch), exc)
-                    if conn is not None:
-                        conn.close()
-                        conn = None
-                    for server in batch:
-                        server.tick_failed(exc)
-                    continue
-                for count, server in enumerate(batch, 1):
-                    server.tick_committed(server.row_id not in refused, committed_at)
-                    if count % YIELD_EVERY == 0:
-                        gevent.sleep(0)  # let the hub serve requests in a big batch's answers
+                conn = self._write(conn, self._next_batch())  # no batch stays referenced while waiting
         finally:
             if conn is not None:
                 conn.close()
+
+    def _write(self, conn, batch):
+        """Commit one batch and answer its servers; returns the connection to use next (None if broken)."""
+        try:
+            if conn is None:
+                conn = self._pool.connect()
+            refused, committed_at = self._commit(conn, batch)
+        except Exception as exc:
+            log.error("tick batch of %d failed: %s", len(batch), exc)
+            if conn is not None:
+                conn.close()
+            for server in batch:
+                server.tick_failed(exc)
+            return None
+        for count, server in enumerate(batch, 1):
+            server.tick_committed(server.row_id not in refused, committed_at)
+            if count % YIELD_EVERY == 0:
+                gevent.sleep(0)  # let the hub serve requests in a big batch's answers
+        return conn
 
     def _next_batch(self):
         while not self._queued:

@@ -28,7 +28,7 @@ from greenlets.listener import Listener
 from greenlets.monitor import Monitor
 from greenlets.registry import Registry
 from greenlets.routing import Router
-from greenlets.row_server import RunInfo, stop_all
+from greenlets.row_server import stop_all
 from greenlets.supervisor import RowSupervisor, ServiceSupervisor
 from greenlets.telemetry import Telemetry
 from greenlets.tick_writer import TickWriter
@@ -198,26 +198,16 @@ class Node:
         stop_all(lost, timeout_s=STOP_TIMEOUT_S)
 
     def deliver(self, row_id):
-        """Wake the row's server about its inbox, starting one if none is live (activation on demand).
-
-        Never blocks: an activation (which reads the row) runs in a greenlet of its own.
-        """
+        """Wake the row's server about its inbox, starting one if none is live (activation on demand)."""
         server = self.registry.get(row_id)
         if server is not None:
             server.notify_messages()
         elif self.supervisor.is_restarting(row_id):
             pass  # the restarted server reads the inbox when it starts, after its backoff
         elif not self.stopping and self.leases.shard_of(row_id) in self.leases.held:
-            gevent.spawn(self._activate, row_id)
+            # On demand: the server learns its row from the first message it applies.
+            self.registry.start(row_id, None, False, None, None, check_inbox=True)
         # else: the message waits in the inbox for the shard's owner
-
-    def _activate(self, row_id):
-        row = self.pool.fetch_one("row_state", {"row_id": row_id}, dicts=True)
-        if row is None:
-            return
-        monitor = self.monitors.get(row["run_id"])
-        run = monitor.run_info if monitor else RunInfo(row["run_id"], row["step"], row["tick_ms"])
-        self.registry.start(row_id, run, False, row["value"], row["paused"], check_inbox=True)
 
     def _poke_inboxes(self, shards):
         for (row_id,) in self.pool.fetch_all("rows_with_messages", {"shards": sorted(shards)}):

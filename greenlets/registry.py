@@ -25,7 +25,7 @@ class Registry:
         server = self._servers.get(row_id)
         if server is not None:
             if launched and not server.launched:
-                server.launch()
+                server.launch(run, row_value, paused)
             if check_inbox:
                 server.notify_messages()
             return server

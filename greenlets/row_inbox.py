@@ -24,13 +24,14 @@ class Fenced(Exception):
 class Applied:
     """One applied message: what it was and the row after it."""
 
-    __slots__ = ("message_id", "type", "reply_to", "row")
+    __slots__ = ("message_id", "type", "reply_to", "row", "more")
 
-    def __init__(self, message_id, message_type, reply_to, row):
+    def __init__(self, message_id, message_type, reply_to, row, more):
         self.message_id = message_id
         self.type = message_type
         self.reply_to = reply_to
         self.row = row
+        self.more = more  # later messages were waiting behind this one
 
 
 def apply_next_message(node, row_id):
@@ -52,7 +53,7 @@ def apply_next_message(node, row_id):
         # Deterministic: retrying would fail the same way and block every message behind it.
         discard(node, row_id, message, exc)
         return DISCARDED
-    return Applied(message["id"], message["type"], message["reply_to"], row)
+    return Applied(message["id"], message["type"], message["reply_to"], row, message["more"])
 
 
 DISCARDED = object()

@@ -87,7 +87,8 @@ class RowServer(Greenlet):
             self._schedule_tick(first=True)
 
     def __str__(self):
-        return f"<RowServer row={self.row_id} run={self.run_info.id} value={self.row_value}>"
+        run_id = self.run_info.id if self.run_info else None
+        return f"<RowServer row={self.row_id} run={run_id} value={self.row_value}>"
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -98,7 +99,11 @@ class RowServer(Greenlet):
     def notify_messages(self):
         self._post(MESSAGES)
 
-    def launch(self):
+    def launch(self, run, row_value, paused):
+        """The monitor claimed this row while the server was live on demand: it starts ticking."""
+        self.run_info = run
+        if self.row_value is None:  # nothing applied yet; otherwise its own values are the newer ones
+            self.row_value, self.paused = row_value, paused
         self._post(LAUNCH)
 
     def stop(self):
@@ -264,6 +269,8 @@ class RowServer(Greenlet):
                 return "done" if self.row_value == 0 else "stopped"
             if self.paused or self.next_due is None:
                 self._schedule_tick()
+            if not applied.more:
+                return None  # a message committed after this one comes with its own wake-up
 
 
 def stop_all(servers, timeout_s):

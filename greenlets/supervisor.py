@@ -14,7 +14,6 @@ import gevent
 from gevent.event import Event
 from gevent.pool import Group
 
-from greenlets.db.queries import QUERIES
 
 log = logging.getLogger(__name__)
 

@@ -97,13 +97,6 @@ UPDATE rows SET state = 'active'
        FOR UPDATE OF r SKIP LOCKED)
 RETURNING id, value, paused;
 
--- name: row_state
--- What a row server (re)starts from: the row as stored.
-SELECT r.id, r.run_id, r.value, r.state, r.paused, r.ticks, r.restarts, r.last_tick_at,
-       run.status AS run_status, run.step, run.tick_ms
-  FROM rows r JOIN runs run ON run.id = r.run_id
- WHERE r.id = %(row_id)s;
-
 -- name: row_view
 -- A row as GET /rows/<id> shows it, with the number of messages waiting in its inbox.
 SELECT r.id, r.run_id, r.shard, r.value, r.state, r.paused, r.ticks, r.restarts, r.last_tick_at,
@@ -150,10 +143,12 @@ DELETE FROM messages m USING shard_leases l
 RETURNING m.id;
 
 -- name: take_next_message
--- Remove the oldest message of a row's inbox (the caller applies it in the same transaction).
+-- Remove the oldest message of a row's inbox (the caller applies it in the same transaction);
+-- `more` says whether later messages were already waiting behind it.
 DELETE FROM messages
  WHERE id = (SELECT id FROM messages WHERE row_id = %(row_id)s ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-RETURNING id, type, body, reply_to;
+RETURNING id, type, body, reply_to,
+          EXISTS (SELECT 1 FROM messages later WHERE later.row_id = %(row_id)s AND later.id > messages.id) AS more;
 
 -- name: apply_message
 -- Fenced: a message's effect on its row; set_value/add/paused/stop/revive say what changes.

@@ -4,38 +4,10 @@ import time
 from datetime import datetime
 
 from tests.support.service import start_run, wait_for_run
+from tests.support.rows import assert_unchanged, row_ticks, send
 from tests.support.wait import wait_until
 
 INTENSITY = {"GREENROW_MAX_RESTARTS": "2", "GREENROW_MAX_SECONDS": "30"}
-
-# send, assert_unchanged and row_ticks are the same as in test_row_servers.py; they belong in tests/support.
-
-
-def send(service, row_id, message_type, wait=False, **body):
-    """POST one message: a cast answers 202 with its id, a call (?wait=true) 200 with the row server's reply."""
-    path = f"/rows/{row_id}/messages" + ("?wait=true" if wait else "")
-    response = service.post(path, json={"type": message_type, **body})
-    assert response.status_code == (200 if wait else 202), (message_type, response.status_code, response.text)
-    return response.json()["reply"] if wait else response.json()
-
-
-def assert_unchanged(read, polls=5, interval=0.1):
-    """read() answers the same `polls` times, `interval` s apart (long enough for several ticks); returns it."""
-    first = read()
-    readings = []
-
-    def same_again():
-        readings.append(read())
-        assert readings[-1] == first, f"changed after {len(readings)} polls: {first!r} -> {readings[-1]!r}"
-        return len(readings) >= polls
-
-    wait_until(same_again, timeout=polls * interval + 10, interval=interval)
-    return first
-
-
-def row_ticks(db, row_id):
-    return db.fetch_value("SELECT ticks FROM rows WHERE id = %s", (row_id,))
-
 
 def wait_for_row(service, row_id, status, timeout=10):
     def reached():

@@ -9,10 +9,10 @@ import sys
 import time
 
 import pytest
-import requests
 
 from deploy.cluster import APP_COMMAND, free_port
 from deploy.load_balancer import ClusterError, Nginx, NginxMissing, find_nginx
+from tests.support.http import HttpClient
 from tests.support.service import ServiceProcess
 from tests.support.wait import WaitTimeout, wait_until
 
@@ -29,14 +29,14 @@ def require_nginx():
     pytest.fail(f"{missing} (as root; .ci/run does it)", pytrace=False)
 
 
-class Cluster:
+class Cluster(HttpClient):
     def __init__(self, database_url, workdir, env=None):
         self.database_url = database_url
         self.workdir = workdir
         self.env = dict(env or {})
         self.instances = []
         self.nginx = None
-        self.http = requests.Session()
+        HttpClient.__init__(self)
 
     # --- lifecycle ---
     def start(self, instances=2, workers=2, timeout=60.0):
@@ -111,18 +111,6 @@ class Cluster:
     def url(self, path):
         return self.nginx.url(path)
 
-    def get(self, path, **kwargs):
-        kwargs.setdefault("timeout", 30)
-        return self.http.get(self.url(path), **kwargs)
-
-    def post(self, path, json=None, **kwargs):
-        kwargs.setdefault("timeout", 30)
-        return self.http.post(self.url(path), json=json, **kwargs)
-
-    def json(self, path):
-        response = self.get(path)
-        assert response.status_code == 200, (path, response.status_code, response.text)
-        return response.json()
 
     def answer(self, path):
         """GET path's JSON, or None when the node that took it is starting or stopping (503 unavailable)."""

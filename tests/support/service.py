@@ -4,12 +4,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import requests
 
+from tests.support.http import HttpClient
 from tests.support.wait import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -17,7 +17,7 @@ LISTENING = re.compile(r"Listening at: http://[\d.]+:(\d+)")
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"]
 
 
-class ServiceProcess:
+class ServiceProcess(HttpClient):
     """One gunicorn master with its workers, bound to a free loopback port, logging to a file."""
 
     def __init__(self, database_url, log_path, workers=1, env=None, command=None):
@@ -28,7 +28,7 @@ class ServiceProcess:
         self.command = command or GUNICORN
         self.process = None
         self.port = None
-        self.http = requests.Session()
+        HttpClient.__init__(self)
 
     # --- lifecycle ---
     def start(self, timeout=30.0, wait_ready=True):
@@ -98,18 +98,6 @@ class ServiceProcess:
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def get(self, path, **kwargs):
-        kwargs.setdefault("timeout", 30)
-        return self.http.get(self.url(path), **kwargs)
-
-    def post(self, path, json=None, **kwargs):
-        kwargs.setdefault("timeout", 30)
-        return self.http.post(self.url(path), json=json, **kwargs)
-
-    def json(self, path):
-        response = self.get(path)
-        assert response.status_code == 200, (path, response.status_code, response.text)
-        return response.json()
 
     # --- diagnostics ---
     def log(self):

@@ -239,9 +239,12 @@ class Node:
             raise RuntimeUnavailable(f"the database could not answer: {str(exc).strip()}") from None
 
     def _fetch(self, name, params):
-        with self._transaction() as cur:
-            cur.execute(QUERIES[name], params)
-            return cur.fetchall()
+        """One statement for an HTTP request: 503 (RuntimeUnavailable) when the node cannot serve it."""
+        self._require_running()
+        try:
+            return self.pool.fetch_all(name, params, dicts=True)
+        except (PoolTimeout, psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            raise RuntimeUnavailable(f"the database could not answer: {str(exc).strip()}") from None
 
     def ready(self):
         if not self.running or self.stopping:

@@ -34,7 +34,7 @@ class Router:
         if cur is not None:
             cur.execute(notify_sql(), (CHANNEL, encode(payload)))
         else:
-            with self._node.pool.transaction() as own:
+            with self._node.pool.statement() as own:
                 own.execute(notify_sql(), (CHANNEL, encode(payload)))
 
     def reply(self, token, reply):

@@ -57,6 +57,7 @@ class TickWriter:
         try:
             if conn is None:
                 conn = self._pool.connect()
+                conn.autocommit = True  # each commit_ticks statement is its own transaction: one round trip
             refused, committed_at = self._commit(conn, batch)
         except Exception as exc:
             log.error("tick batch of %d failed: %s", len(batch), exc)
@@ -86,22 +87,10 @@ class TickWriter:
         for server in batch:
             by_step.setdefault(server.run_info.step, []).append(server.row_id)
         started = time.monotonic()
-        for attempt in range(RETRIES_ON_DEADLOCK + 1):
-            try:
-                refused = set()
-                with conn.cursor() as cur:
-                    for step, ids in by_step.items():
-                        cur.execute(QUERIES["commit_ticks"],
-                                    {"ids": _array_literal(ids), "step": step, "node_id": self._node_id})
-                        refused.update(cur.fetchone()[0])
-                conn.commit()
-                break
-            except psycopg2.errors.DeadlockDetected:
-                conn.rollback()
-                if attempt == RETRIES_ON_DEADLOCK:
-                    raise
-                self._telemetry.bump("tick_batch_retries")
-            # any other error: the caller closes the connection, which discards the transaction
+        refused = set()
+        with conn.cursor() as cur:
+            for step, ids in by_step.items():  # each statement its own transaction (autocommit)
+                refused.update(self._commit_step(cur, step, _array_literal(ids)))
         committed_at = time.monotonic()
         telemetry = self._telemetry
         telemetry.bump("tick_batches")
@@ -110,6 +99,17 @@ class TickWriter:
         telemetry.tick_batch_size.record(len(batch))
         telemetry.tick_commit.record((committed_at - started) * 1000.0)
         return refused, committed_at
+
+    def _commit_step(self, cur, step, ids):
+        """Run commit_ticks for one step; returns the refused ids. A deadlock victim applied nothing: retry."""
+        for attempt in range(RETRIES_ON_DEADLOCK + 1):
+            try:
+                cur.execute(QUERIES["commit_ticks"], {"ids": ids, "step": step, "node_id": self._node_id})
+                return cur.fetchone()[0]
+            except psycopg2.errors.DeadlockDetected:
+                if attempt == RETRIES_ON_DEADLOCK:
+                    raise
+                self._telemetry.bump("tick_batch_retries")
 
 
 def _array_literal(ids):

@@ -140,13 +140,34 @@ class Pool:
         finally:
             self.release(conn, broken)
 
+    @contextmanager
+    def statement(self, dicts=False):
+        """A cursor for one statement, which is its own transaction (autocommit): one round trip, not three."""
+        conn = self.acquire()
+        broken = False
+        try:
+            conn.autocommit = True
+            factory = psycopg2.extras.RealDictCursor if dicts else None
+            with conn.cursor(cursor_factory=factory) as cur:
+                yield cur
+        except BaseException as exc:
+            broken = isinstance(exc, _BROKEN)
+            raise
+        finally:
+            if not broken and not conn.closed:
+                try:
+                    conn.autocommit = False
+                except Exception:
+                    broken = True
+            self.release(conn, broken)
+
     def fetch_all(self, name, params=None, dicts=False):
-        with self.transaction(dicts=dicts) as cur:
+        with self.statement(dicts=dicts) as cur:
             cur.execute(QUERIES[name], params)
             return cur.fetchall() if cur.description else []
 
     def fetch_one(self, name, params=None, dicts=False):
-        with self.transaction(dicts=dicts) as cur:
+        with self.statement(dicts=dicts) as cur:
             cur.execute(QUERIES[name], params)
             return cur.fetchone() if cur.description else None
 

@@ -284,20 +284,27 @@ class Node:
         return self.get_run(run_id)
 
     def get_row(self, row_id):
-        """The row as its owner sees it: asked of the owning node when that is another one."""
+        """The row as its owner sees it. An active row's server lives on its shard's owner: when that
+        is another node, the owner answers (over a notification, with a timeout) and names itself."""
         records = self._fetch("row_view", {"row_id": row_id})
         if not records:
             return None
         record = records[0]
         owner = record["owner"]
-        if owner is None or owner == self.id or record["state"] != "active":
-            return row_view(record, self.id if self.registry.get(row_id) is not None else None)
-        answer = self.router.ask_for_row(row_id, owner, ROW_READ_TIMEOUT_MS)
-        return row_view(record, answer["node"] if answer and answer["live"] else None)
+        if record["state"] == "active" and owner is not None and owner != self.id:
+            answer = self.router.ask_for_row(row_id, owner, ROW_READ_TIMEOUT_MS)
+            return answer if answer is not None else row_view(record, owner)
+        return self._row_view_from(record)
 
-    def live_status(self, row_id):
-        """This node's answer to a peer asking about a row it owns: does a server of it live here?"""
-        return {"node": self.id, "live": self.registry.get(row_id) is not None}
+    def owner_row_view(self, row_id):
+        """This node's answer to a peer asking about a row it owns."""
+        record = self.pool.fetch_one("row_view", {"row_id": row_id}, dicts=True)
+        return self._row_view_from(record) if record is not None else None
+
+    def _row_view_from(self, record):
+        # an active row of a shard we hold has its server here (or about to be, or restarting)
+        live = (record["state"] == "active" and record["owner"] == self.id) or self.registry.get(record["id"])
+        return row_view(record, self.id if live else None)
 
     def send_message(self, row_id, message, wait, timeout_ms):
         body = {key: value for key, value in message.items() if key != "type"}

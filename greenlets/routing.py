@@ -4,7 +4,7 @@
 | ----------------------------------------- | ------------------------------- | --------------------- |
 | {"k": "wake", "row": id}                  | the node that committed a message for a row it does not own (same transaction) | the row's owner: deliver |
 | {"k": "reply", "to": node, "token": t, "reply": {...}} | a row server answering a call, or an owner answering a row read | the caller's node |
-| {"k": "row", "to": owner, "row": id, "token": t} | a node asked GET /rows/<id> for a row another node owns | the owner: is its server live? |
+| {"k": "row", "to": owner, "row": id, "token": t} | a node asked GET /rows/<id> for a row another node owns | the owner: its view of the row |
 | {"k": "run", "run": id}                   | the node that created a run     | every node: start its monitor |
 | {"k": "run_stop", "run": id}              | the node that stopped a run     | every node: stop its monitor |
 
@@ -46,7 +46,7 @@ class Router:
             self.send({"k": "reply", "to": node_id, "token": token, "reply": reply})
 
     def ask_for_row(self, row_id, owner, timeout_ms):
-        """The owner's word on a row ({"node", "live"}), or None if it did not answer in time."""
+        """The owner's view of a row, or None if it did not answer in time."""
         token = self._node.calls.open()
         try:
             self.send({"k": "row", "to": owner, "row": row_id, "token": token})
@@ -79,4 +79,4 @@ class Router:
                 gevent.spawn(monitor.stop)
 
     def _answer_row(self, row_id, token):
-        self.reply(token, self._node.live_status(row_id))
+        self.reply(token, self._node.owner_row_view(row_id))

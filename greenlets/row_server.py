@@ -1,8 +1,8 @@
 """The row server: one long-lived greenlet per row, with its own inbox, its own tick and its own timer.
 
-A server launched by its run's monitor ticks: ``tick_ms`` after its previous tick committed, its timer
-hands one tick to the node's group-commit writer, and only when that tick has committed is the next one
-scheduled; at 0 the server leaves normally. A server activated on demand (a message for a row with no
+A server launched by its run's monitor ticks at a fixed rate: every ``tick_ms`` its timer hands one
+tick to the node's group-commit writer, and only when that tick has committed is the next one
+scheduled (``tick_ms`` after the previous one was due, or at once if that time has passed); at 0 the server leaves normally. A server activated on demand (a message for a row with no
 live server) applies the row's inbox and leaves. Messages are handled in arrival order, one transaction
 each, never while the row's tick is in flight (so a server does one thing at a time, like an OTP
 process). Everything that must survive is in the database; the server is a cache of its row.
@@ -123,7 +123,7 @@ class RowServer(Greenlet):
         if value == 0:
             self._post(REACHED_ZERO)
             return
-        self._schedule_tick(after=committed_at)
+        self._schedule_tick(following=True)
         self._wake_soon()  # messages that waited for this tick
 
     def tick_failed(self, error):
@@ -214,15 +214,21 @@ class RowServer(Greenlet):
     def _ticking(self):
         return self.launched and not self.paused and self.row_value
 
-    def _schedule_tick(self, first=False, after=None):
+    def _schedule_tick(self, first=False, following=False):
+        """Set the timer for the next tick: ``tick_ms`` after the previous tick was due (a fixed rate,
+        so lateness does not add up), or after now when ticking (re)starts. It is only ever set once
+        the previous tick has committed, so a late tick is followed by the next one, never by two."""
         if not self._ticking():
             self.next_due = None
             self._tick_due = False
             self._cancel_timer()
             return
         tick_s = self.run_info.tick_s
-        jitter = random.uniform(0, min(FIRST_TICK_JITTER_S, tick_s / 10)) if first else 0.0
-        self.next_due = (time.monotonic() if after is None else after) + tick_s + jitter
+        if following and self.next_due is not None:
+            self.next_due += tick_s
+        else:
+            jitter = random.uniform(0, min(FIRST_TICK_JITTER_S, tick_s / 10)) if first else 0.0
+            self.next_due = time.monotonic() + tick_s + jitter
         self._cancel_timer()
         self._timer = get_hub().loop.timer(max(self.next_due - time.monotonic(), 0.0))
         self._timer.start(self._tick_is_due)

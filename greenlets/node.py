@@ -223,28 +223,25 @@ class Node:
 
     # --- the facade the HTTP layer calls ------------------------------------------------------------
 
-    def _require_running(self):
+    @contextmanager
+    def _serving(self):
+        """Around database work for an HTTP request: 503 (RuntimeUnavailable) when the node cannot serve it."""
         if not self.running or self.stopping:
             raise RuntimeUnavailable(self.start_error or "the node is starting or stopping")
-
-    @contextmanager
-    def _transaction(self, dicts=True):
-        """A transaction for an HTTP request: 503 (RuntimeUnavailable) when the node cannot serve it."""
-        self._require_running()
         try:
-            with self.pool.transaction(dicts=dicts) as cur:
-                yield cur
+            yield
         except (PoolTimeout, psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             # the database is gone, restarting, or too slow (statement or lock timeout): try again later
             raise RuntimeUnavailable(f"the database could not answer: {str(exc).strip()}") from None
 
+    @contextmanager
+    def _transaction(self, dicts=True):
+        with self._serving(), self.pool.transaction(dicts=dicts) as cur:
+            yield cur
+
     def _fetch(self, name, params):
-        """One statement for an HTTP request: 503 (RuntimeUnavailable) when the node cannot serve it."""
-        self._require_running()
-        try:
+        with self._serving():
             return self.pool.fetch_all(name, params, dicts=True)
-        except (PoolTimeout, psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-            raise RuntimeUnavailable(f"the database could not answer: {str(exc).strip()}") from None
 
     def ready(self):
         if not self.running or self.stopping:

@@ -200,7 +200,6 @@ class RowServer(Greenlet):
 
     def _leave(self, reason):
         self.exit_reason = reason
-        self._cancel_timer()
         self._unregister()
         if reason != "fenced" and (self._left_mid_inbox or MESSAGES in self._items):
             self.node.deliver(self.row_id)  # messages came after the one that ended this server

@@ -2,10 +2,6 @@
 -- does. Looked up by name through greenlets.db.queries. Parameters are psycopg2 %(name)s style.
 -- "Fenced" means the statement only takes effect while this node holds the row's shard lease.
 
--- name: meta_get
--- Read one value of the cluster-wide settings (e.g. the shard count fixed at first start).
-SELECT value FROM greenrow_meta WHERE key = %(key)s;
-
 -- name: meta_set_default
 -- Store a cluster-wide setting unless one is already stored; returns the stored value.
 -- (DO UPDATE, not DO NOTHING: a node racing another one's first insert still gets the stored value.)

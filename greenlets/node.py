@@ -282,20 +282,27 @@ class Node:
 
     def get_row(self, row_id):
         """The row as its owner sees it. An active row's server lives on its shard's owner: when that
-        is another node, the owner answers (over a notification, with a timeout) and names itself."""
-        records = self._fetch("row_view", {"row_id": row_id})
-        if not records:
-            return None
-        record = records[0]
-        owner = record["owner"]
-        if record["state"] == "active" and owner is not None and owner != self.id:
-            answer = self.router.ask_for_row(row_id, owner, ROW_READ_TIMEOUT_MS)
-            return answer if answer is not None else row_view(record, owner)
-        return self._row_view_from(record)
+        is another node, the read itself asks the owner, which answers (over a notification, within a
+        timeout) and names itself."""
+        token = self.calls.open()
+        try:
+            records = self._fetch("row_view", {"row_id": row_id, "node_id": self.id,
+                                               **self.router.row_request_params(token)})
+            if not records:
+                return None
+            record = records[0]
+            owner = record["owner"]
+            if record["state"] == "active" and owner is not None and owner != self.id:  # asked, as row_view says
+                answer = self.router.wait_for_row(token, row_id, owner, ROW_READ_TIMEOUT_MS)
+                return answer if answer is not None else row_view(record, owner)
+            return self._row_view_from(record)
+        finally:
+            self.calls.cancel(token)
 
     def owner_row_view(self, row_id):
         """This node's answer to a peer asking about a row it owns."""
-        record = self.pool.fetch_one("row_view", {"row_id": row_id}, dicts=True)
+        record = self.pool.fetch_one("row_view", {"row_id": row_id, "node_id": self.id,
+                                                  **self.router.row_request_params(None)}, dicts=True)
         return self._row_view_from(record) if record is not None else None
 
     def _row_view_from(self, record):
@@ -324,16 +331,14 @@ class Node:
         return {"message_id": message_id, "reply": reply}
 
     def _commit_message(self, row_id, message_type, body, token):
-        """Insert into the durable inbox and, for another node's row, wake its owner in the same transaction."""
-        with self._transaction(dicts=False) as cur:
-            cur.execute(QUERIES["insert_message"],
-                        {"row_id": row_id, "type": message_type, "body": Json(body), "reply_to": token})
-            inserted = cur.fetchone()
-            if inserted is None:
-                raise RowNotFound(f"row {row_id} does not exist")
-            message_id, owner = inserted
-            if owner is not None and owner != self.id:
-                self.router.send({"k": "wake", "row": row_id}, cur)
+        """Insert into the durable inbox, waking another node's row's owner in the same statement."""
+        params = {"row_id": row_id, "type": message_type, "body": Json(body), "reply_to": token,
+                  "node_id": self.id, **self.router.wake_params(row_id)}
+        with self._serving():
+            inserted = self.pool.fetch_one("insert_message", params)
+        if inserted is None:
+            raise RowNotFound(f"row {row_id} does not exist")
+        message_id, owner, _ = inserted
         return message_id, owner
 
     def list_nodes(self):

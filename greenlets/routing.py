@@ -4,7 +4,7 @@
 | ----------------------------------------- | ------------------------------- | --------------------- |
 | {"k": "wake", "row": id}                  | the node that committed a message for a row it does not own (same transaction) | the row's owner: deliver |
 | {"k": "reply", "to": node, "token": t, "reply": {...}} | a row server answering a call, or an owner answering a row read | the caller's node |
-| {"k": "row", "to": owner, "row": id, "token": t} | a node asked GET /rows/<id> for a row another node owns | the owner: its view of the row |
+| {"k": "row", "to": owner, "row": id, "token": t} | a node asked GET /rows/<id> for a row another node owns (the row read sends it, in SQL) | the owner: its view of the row |
 | {"k": "run", "run": id}                   | the node that created a run     | every node: start its monitor |
 | {"k": "run_stop", "run": id}              | the node that stopped a run     | every node: stop its monitor |
 
@@ -37,6 +37,10 @@ class Router:
             with self._node.pool.statement() as own:
                 own.execute(notify_sql(), (CHANNEL, encode(payload)))
 
+    def wake_params(self, row_id):
+        """Parameters of a statement that wakes a row's owner itself (insert_message): its channel and payload."""
+        return {"channel": CHANNEL, "wake": encode({"k": "wake", "row": row_id})}
+
     def reply(self, token, reply):
         """Answer a caller, on this node or another one (the token says which)."""
         node_id = token.split("/", 1)[0]
@@ -45,14 +49,13 @@ class Router:
         else:
             self.send({"k": "reply", "to": node_id, "token": token, "reply": reply})
 
-    def ask_for_row(self, row_id, owner, timeout_ms):
-        """The owner's view of a row, or None if it did not answer in time."""
-        token = self._node.calls.open()
-        try:
-            self.send({"k": "row", "to": owner, "row": row_id, "token": token})
-        except BaseException:
-            self._node.calls.cancel(token)
-            raise
+    def row_request_params(self, token):
+        """Parameters of a row read that asks the row's owner for its view itself (row_view): its
+        channel and the caller's reply token (None: ask nobody)."""
+        return {"channel": CHANNEL, "token": token}
+
+    def wait_for_row(self, token, row_id, owner, timeout_ms):
+        """The owner's view of a row it was asked for, or None if it did not answer in time."""
         try:
             return self._node.calls.wait(token, None, timeout_ms)
         except CallTimeout:

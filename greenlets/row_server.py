@@ -13,7 +13,7 @@ the first page stays resident for the greenlet's life):
 - A tick does not switch into the server's greenlet: the timer callback queues the tick and the
   writer's result schedules the next one. The greenlet wakes only for messages and lifecycle events.
 - The greenlet is made at launch and started at its first such event: a server that only ticks (the
-  common case) never needs a stack, and costs about 1 KB.
+  common case) never needs a stack, and costs about 1 KB; it also leaves (at 0, or stopped) without one.
 - Once started, it parks without a Python frame: its receive loop is made of C iterators
   (``deque(takewhile(..., map(self._turn, iter(park, ...))))``). ``_turn`` is the server's one Python
   entry point: it handles what is queued and returns LEAVE to end the loop, or None to park again.
@@ -107,7 +107,10 @@ class RowServer(Greenlet):
         self._post(LAUNCH)
 
     def stop(self):
-        self._post(STOP)
+        if self._tick_in_flight:
+            self._post(STOP)  # handled once the tick's answer is in
+        else:
+            self._end(STOP, "stopped")
 
     def tick_committed(self, applied, committed_at):
         """The group writer's answer for this server's tick: applied (value - step, at least 0) or not."""
@@ -116,12 +119,12 @@ class RowServer(Greenlet):
             return
         self.node.telemetry.tick_lateness.record((committed_at - self.next_due) * 1000.0)
         if not applied:
-            self._post(NOT_APPLIED)
+            self._end(NOT_APPLIED, "stopped")
             return
         value = self.row_value - self.run_info.step
         self.row_value = value = value if value > 0 else 0
         if value == 0:
-            self._post(REACHED_ZERO)
+            self._end(REACHED_ZERO, "done")
             return
         self._schedule_tick(following=True)
         self._wake_soon()  # messages that waited for this tick
@@ -130,6 +133,16 @@ class RowServer(Greenlet):
         """The group commit holding this server's tick failed: the server crashes (and is restarted)."""
         self._tick_in_flight = False
         self._post(error)
+
+    def _end(self, item, reason):
+        """The server's last event: a server whose greenlet never started (one that only ticked, the
+        common case) and has nothing else queued leaves at once, without ever making a stack; its
+        links (the supervisor) still run. Otherwise the event is queued behind the others."""
+        if self._started or self._items:
+            self._post(item)
+            return
+        self._leave(reason)
+        self.kill(block=False)  # never started: it never will, and ends as successful
 
     # --- waking the greenlet ----------------------------------------------------------------------
 

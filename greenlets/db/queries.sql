@@ -94,12 +94,20 @@ UPDATE rows SET state = 'active'
 RETURNING id, value, paused;
 
 -- name: row_view
--- A row as GET /rows/<id> shows it, with the number of messages waiting in its inbox.
-SELECT r.id, r.run_id, r.shard, r.value, r.state, r.paused, r.ticks, r.restarts, r.last_tick_at,
-       (SELECT count(*) FROM messages m WHERE m.row_id = r.id) AS inbox,
-       (SELECT l.node_id FROM shard_leases l WHERE l.shard = r.shard AND l.expires_at > now()) AS owner
-  FROM rows r
- WHERE r.id = %(row_id)s;
+-- A row as GET /rows/<id> shows it, with the number of messages waiting in its inbox and its lease
+-- owner. Given a reply %(token)s, an active row whose lease another node holds also rings that node
+-- in the same statement (a "row" notification on %(channel)s), asking for its own view of the row.
+WITH target AS (
+    SELECT r.id, r.run_id, r.shard, r.value, r.state, r.paused, r.ticks, r.restarts, r.last_tick_at,
+           (SELECT count(*) FROM messages m WHERE m.row_id = r.id) AS inbox,
+           (SELECT l.node_id FROM shard_leases l WHERE l.shard = r.shard AND l.expires_at > now()) AS owner
+      FROM rows r
+     WHERE r.id = %(row_id)s)
+SELECT target.*,
+       CASE WHEN %(token)s::text IS NOT NULL AND target.state = 'active' AND target.owner <> %(node_id)s
+            THEN pg_notify(%(channel)s, json_build_object('k', 'row', 'to', target.owner, 'row', target.id,
+                                                          'token', %(token)s::text)::text) END AS asked
+  FROM target;
 
 -- name: commit_ticks
 -- Fenced group commit: one tick of `step` for each listed row that is active, unpaused and above 0;
@@ -119,8 +127,9 @@ SELECT coalesce(array_agg(id), '{}') FROM (
     SELECT unnest(%(ids)s::bigint[]) AS id EXCEPT SELECT id FROM ticked) AS refused;
 
 -- name: insert_message
--- Commit a message to a row's durable inbox; returns its id and the row's current owner (or NULL).
--- No row comes back when the row does not exist.
+-- Commit a message to a row's durable inbox and, when another node owns the row, ring that node
+-- (%(wake)s on %(channel)s) in the same statement: one round trip. Returns the message id and the
+-- row's current owner (or NULL); no row comes back when the row does not exist.
 WITH target AS (
     SELECT r.id, r.shard, l.node_id AS owner
       FROM rows r
@@ -130,7 +139,9 @@ inserted AS (
     INSERT INTO messages (row_id, shard, type, body, reply_to)
     SELECT id, shard, %(type)s, %(body)s, %(reply_to)s FROM target
     RETURNING id)
-SELECT inserted.id, target.owner FROM inserted, target;
+SELECT inserted.id, target.owner,
+       CASE WHEN target.owner <> %(node_id)s THEN pg_notify(%(channel)s, %(wake)s) END
+  FROM inserted, target;
 
 -- name: discard_message
 -- Fenced: remove a message whose effect cannot be applied (a poison message), so the ones behind it can be.

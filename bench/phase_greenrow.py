@@ -111,7 +111,6 @@ def _measure(service, pg, rows, max_concurrency, load, poll_s, timeout_s):
         "impl_cpu_s": round(worker_cpu, 3),
         "impl_cpu_s_per_1000_ticks": _per_1000(worker_cpu, ticks),
         "impl_us_per_tick": round(worker_cpu / ticks * 1e6, 2) if ticks else None,
-        "impl_us_per_tick_outside_load": _cpu_per_tick_outside(samples, metric_samples, marks),
         "pg_cpu_s": round(pg_cpu, 3),
         "pg_cpu_s_per_1000_ticks": _per_1000(pg_cpu, ticks),
         "machine_busy_s": round(machine1 - machine0, 3),
@@ -185,24 +184,3 @@ def peak_window_rate(samples, window_s, key="ticks_committed"):
             rate = (points[i][1] - points[j - 1][1]) / (points[i][0] - points[j - 1][0])
             best = rate if best is None else max(best, rate)
     return round(best, 1) if best is not None else None
-
-
-def _cpu_per_tick_outside(samples, metric_samples, marks):
-    """Worker µs per tick over the run minus the load window: the tick path without the HTTP load's cost."""
-    if "load_start" not in marks or "load_end" not in marks:
-        return None
-    cpu = [(s["t"], s["impl_cpu_s"]) for s in samples if "impl_cpu_s" in s]
-    ticks = [(s["t"], s["ticks_committed"]) for s in metric_samples if "ticks_committed" in s]
-    if len(cpu) < 4 or len(ticks) < 4:
-        return None
-
-    def at(series, t):
-        return min(series, key=lambda point: abs(point[0] - t))[1]
-
-    def between(series, t0, t1):
-        return at(series, t1) - at(series, t0)
-
-    start, end, load0, load1 = marks["post"], marks["done"], marks["load_start"], marks["load_end"]
-    cpu_s = between(cpu, start, end) - between(cpu, load0, min(load1, end))
-    ticked = between(ticks, start, end) - between(ticks, load0, min(load1, end))
-    return round(cpu_s / ticked * 1e6, 2) if ticked > 0 else None

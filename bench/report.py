@@ -6,7 +6,8 @@ within each run first, then its median is reported.
 import json
 import statistics
 
-IMPLS = (("greenrow", "greenrow"), ("peer", "asyncio peer"), ("elixir", "Elixir/OTP ref"))
+IMPLS = (("greenrow", "greenrow"), ("greenrow_quiet", "greenrow, no HTTP load"), ("peer", "asyncio peer"),
+         ("elixir", "Elixir/OTP ref"))
 MIB = 1024 * 1024
 
 # (key, label, decimals); the seed scenario table, one column per implementation
@@ -29,7 +30,6 @@ SEED_FIGURES = (
     ("rss_after_over_before", "RSS after run / before", 3),
     ("impl_cpu_s_per_1000_ticks", "process CPU s per 1,000 ticks", 4),
     ("impl_us_per_tick", "process CPU µs per tick", 1),
-    ("impl_us_per_tick_outside_load", "worker CPU µs per tick outside the HTTP load window", 1),
     ("pg_cpu_s_per_1000_ticks", "PostgreSQL CPU s per 1,000 ticks", 4),
     ("metrics_ms_max", "slowest GET /metrics answer (ms): the longest hub stall seen", 0),
     ("pool_waiting_max", "most greenlets waiting for a DB connection at once", 0),
@@ -87,7 +87,6 @@ def flatten(phase, ideal_s=None, elixir_makespan=None):
         "rss_after_over_before": phase.get("rss_after_over_before"),
         "impl_cpu_s_per_1000_ticks": phase.get("impl_cpu_s_per_1000_ticks"),
         "impl_us_per_tick": phase.get("impl_us_per_tick"),
-        "impl_us_per_tick_outside_load": phase.get("impl_us_per_tick_outside_load"),
         "pg_cpu_s_per_1000_ticks": phase.get("pg_cpu_s_per_1000_ticks"),
         "other_cpu_s": phase.get("other_cpu_s"),
         "softirq_s": phase.get("softirq_s"),
@@ -139,7 +138,7 @@ def medians(flat_runs):
 
 def targets(summary):
     """Issue 4's targets: (number, text, measured, pass) with pass None when not measured."""
-    g, s = summary["greenrow"], summary["scale"]
+    g, quiet, s = summary["greenrow"], summary["greenrow_quiet"], summary["scale"]
 
     def check(value, ok):
         return (value, None if value is None else bool(ok(value)))
@@ -160,8 +159,8 @@ def targets(summary):
          *check(s.get("rss_after_over_before"), lambda v: v <= 1.10)),
         ("5", "seed: RSS after run within 10 % of before",
          *check(g.get("rss_after_over_before"), lambda v: v <= 1.10)),
-        ("6", "seed: worker CPU ≤ 15 µs per committed tick (tick path: the run outside the HTTP load window)",
-         *check(g.get("impl_us_per_tick_outside_load"), lambda v: v <= 15)),
+        ("6", "seed: worker CPU ≤ 15 µs per committed tick (the seed run without the HTTP load: the tick path)",
+         *check(quiet.get("impl_us_per_tick"), lambda v: v <= 15)),
         ("6", "seed: worker CPU ≤ 15 µs per committed tick (whole run, incl. serving the HTTP load)",
          *check(g.get("impl_us_per_tick"), lambda v: v <= 15)),
     ]

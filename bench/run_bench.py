@@ -1,7 +1,8 @@
 """`make bench`: greenrow against the asyncio peer and the Elixir/OTP reference, on one PostgreSQL.
 
 One bench PostgreSQL (bench/pg.py) for everything. Each run: greenrow's seed scenario through its
-HTTP API with the bounded HTTP load, the asyncio peer, the Elixir reference, then (unless
+HTTP API with the bounded HTTP load, the same without the load (the tick path's own CPU), the
+asyncio peer, the Elixir reference, then (unless
 BENCH_SCALE=0) greenrow at 100,000 rows / 100,000 concurrent and the batched-UPDATE ceiling.
 Writes bench/results/<UTC stamp>.json, .md and charts, and copies them to bench/results/latest*.
 Everything it starts is stopped on exit, Ctrl-C or error. What each figure means: bench/README.md.
@@ -106,6 +107,8 @@ def one_run(number, cfg, pg, log_dir, elixir_state):
     run = {"run": number}
     run["greenrow"] = phase("greenrow", log_dir, run_greenrow, pg, log_dir / f"greenrow-{number}.log", rows, conc,
                             load=cfg["load"])
+    run["greenrow_quiet"] = phase("greenrow, no HTTP load", log_dir, run_greenrow, pg,
+                                  log_dir / f"greenrow-quiet-{number}.log", rows, conc)
     run["peer"] = phase("asyncio peer", log_dir, run_peer, pg, log_dir / f"peer-{number}.log", rows, conc)
     if elixir_state["available"]:
         run["elixir"] = phase("elixir ref", log_dir, run_elixir, pg, log_dir / f"elixir-{number}.log", rows, conc)
@@ -148,7 +151,7 @@ def main():
     notes += _notes(runs, elixir_state)
     path = write_outputs(stamp, cfg, runs, notes, pg_version)
     print(f"report: {path.relative_to(REPO)} (and bench/results/latest.md)")
-    failed = any(run[p].get("error") for run in runs for p in ("greenrow", "peer", "scale", "ceiling") if p in run)
+    failed = any(run[p].get("error") for run in runs for p in ("greenrow", "greenrow_quiet", "peer", "scale", "ceiling") if p in run)
     return 130 if interrupted else 1 if failed else 0
 
 

@@ -14,7 +14,7 @@ import logging
 
 import gevent
 
-from greenlets.db.queries import QUERIES
+from greenlets.db.queries import run_query
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,11 @@ class LeaseKeeper:
         """One round: renew what we hold, notice what we lost, hand back or claim to reach our target."""
         pool = self._node.pool
         with pool.transaction() as cur:
-            cur.execute(QUERIES["heartbeat_node"], self._node.heartbeat_params())
-            cur.execute(QUERIES["sweep_dead_nodes"], {"ttl_ms": self._ttl_ms})
-            cur.execute(QUERIES["renew_leases"], {"node_id": self._node.id, "ttl_ms": self._ttl_ms})
+            run_query(cur, "heartbeat_node", self._node.heartbeat_params())
+            run_query(cur, "sweep_dead_nodes", {"ttl_ms": self._ttl_ms})
+            run_query(cur, "renew_leases", {"node_id": self._node.id, "ttl_ms": self._ttl_ms})
             still_held = frozenset(shard for (shard,) in cur.fetchall())
-            cur.execute(QUERIES["live_node_ids"], {"ttl_ms": self._ttl_ms})
+            run_query(cur, "live_node_ids", {"ttl_ms": self._ttl_ms})
             live = [node_id for (node_id,) in cur.fetchall()]
         lost = self.held - still_held
         self.held = still_held
@@ -65,11 +65,11 @@ class LeaseKeeper:
 
     def _claim(self, count):
         with self._node.pool.transaction() as cur:
-            cur.execute(QUERIES["claim_free_shards"],
+            run_query(cur, "claim_free_shards",
                         {"node_id": self._node.id, "ttl_ms": self._ttl_ms, "limit": count})
             claimed = frozenset(shard for shard, _ in cur.fetchall())
             if claimed:
-                cur.execute(QUERIES["reset_stale_active_rows"], {"shards": sorted(claimed)})
+                run_query(cur, "reset_stale_active_rows", {"shards": sorted(claimed)})
         if claimed:
             self.held = self.held | claimed
             log.info("greenrow.lease.claimed node=%s shards=%d held=%d", self._node.id, len(claimed), len(self.held))

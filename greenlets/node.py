@@ -19,7 +19,7 @@ from psycopg2.extras import Json
 from config.settings import SettingsError
 from greenlets.calls import PendingCalls
 from greenlets.db.migrate import migrate
-from greenlets.db.queries import QUERIES
+from greenlets.db.queries import run_query
 from greenlets.db.pool import Pool, PoolTimeout
 from greenlets.errors import RowNotFound, RuntimeUnavailable
 from greenlets.leases import LeaseKeeper
@@ -254,7 +254,7 @@ class Node:
 
     def create_run(self, params):
         with self._transaction() as cur:
-            cur.execute(QUERIES["create_run"], dict(params, shards=self.settings.shards))
+            run_query(cur, "create_run", dict(params, shards=self.settings.shards))
             record = cur.fetchone()
             self.router.send({"k": "run", "run": record["id"]}, cur)
         self.telemetry.bump("runs_created")
@@ -272,7 +272,7 @@ class Node:
 
     def stop_run(self, run_id):
         with self._transaction() as cur:
-            cur.execute(QUERIES["stop_run"], {"run_id": run_id})
+            run_query(cur, "stop_run", {"run_id": run_id})
             self.router.send({"k": "run_stop", "run": run_id}, cur)
         monitor = self.monitors.get(run_id)
         if monitor is not None:

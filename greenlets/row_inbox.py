@@ -7,7 +7,7 @@ import logging
 
 import psycopg2
 
-from greenlets.db.queries import QUERIES
+from greenlets.db.queries import run_query
 from greenlets.messages import effect
 from greenlets.views import row_view
 
@@ -39,13 +39,13 @@ def apply_next_message(node, row_id):
     message = None
     try:
         with node.pool.transaction(dicts=True) as cur:
-            cur.execute(QUERIES["take_next_message"], {"row_id": row_id})
+            run_query(cur, "take_next_message", {"row_id": row_id})
             message = cur.fetchone()
             if message is None:
                 return None
             params = effect(message["type"], message["body"])
             params.update(row_id=row_id, node_id=node.id)
-            cur.execute(QUERIES["apply_message"], params)
+            run_query(cur, "apply_message", params)
             row = cur.fetchone()
             if row is None:
                 raise Fenced()

@@ -15,7 +15,7 @@ import gevent
 import psycopg2.errors
 from gevent.event import Event
 
-from greenlets.db.queries import QUERIES
+from greenlets.db.queries import run_query
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class TickWriter:
         """Run commit_ticks for one step; returns the refused ids. A deadlock victim applied nothing: retry."""
         for attempt in range(RETRIES_ON_DEADLOCK + 1):
             try:
-                cur.execute(QUERIES["commit_ticks"], {"ids": ids, "step": step, "node_id": self._node_id})
+                run_query(cur, "commit_ticks", {"ids": ids, "step": step, "node_id": self._node_id})
                 return cur.fetchone()[0]
             except psycopg2.errors.DeadlockDetected:
                 if attempt == RETRIES_ON_DEADLOCK:

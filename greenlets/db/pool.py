@@ -18,7 +18,7 @@ import psycopg2.extensions
 import psycopg2.extras
 from gevent.event import AsyncResult
 
-from greenlets.db.queries import QUERIES
+from greenlets.db.queries import PreparingConnection, run_query
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class Pool:
         """A new connection outside the pool (e.g. for LISTEN or migrations); the caller closes it."""
         with gevent.Timeout(CONNECT_TIMEOUT_S, PoolTimeout(f"could not connect within {CONNECT_TIMEOUT_S} s")):
             return psycopg2.connect(self.dsn, options=self._options, application_name=self._application_name,
-                                    **_resolved_host(self.dsn), **extra)
+                                    connection_factory=PreparingConnection, **_resolved_host(self.dsn), **extra)
 
     def acquire(self):
         if self.closed:
@@ -163,12 +163,12 @@ class Pool:
 
     def fetch_all(self, name, params=None, dicts=False):
         with self.statement(dicts=dicts) as cur:
-            cur.execute(QUERIES[name], params)
+            run_query(cur, name, params)
             return cur.fetchall() if cur.description else []
 
     def fetch_one(self, name, params=None, dicts=False):
         with self.statement(dicts=dicts) as cur:
-            cur.execute(QUERIES[name], params)
+            run_query(cur, name, params)
             return cur.fetchone() if cur.description else None
 
     def close(self):

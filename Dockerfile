@@ -6,7 +6,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOST=0.0.0.0 \
     PORT=8000 \
-    WORKERS=1
+    WORKERS=1 \
+    PYTHONMALLOC=malloc
 
 WORKDIR /app
 COPY requirements.txt .

@@ -9,6 +9,16 @@ import sys
 
 from config.settings import Settings, SettingsError
 
+# The workers allocate with malloc, not pymalloc: after a run, pymalloc keeps every 1 MB arena in which
+# a single block is still alive (a run of 100,000 servers: ~25 MB of 120 stay resident), while glibc's
+# malloc_trim (greenlets/memory.py) returns every free page. The allocator is chosen when the
+# interpreter starts, so the master runs itself again, same pid and arguments, with it set (workers
+# fork from the master). Costs about 1 µs of worker CPU per tick and ~10 % more memory per live row
+# server. An explicit PYTHONMALLOC (e.g. pymalloc) is left alone.
+if "PYTHONMALLOC" not in os.environ:
+    os.environ["PYTHONMALLOC"] = "malloc"
+    os.execv(sys.executable, sys.orig_argv)
+
 try:
     _settings = Settings.from_env()
 except SettingsError as exc:

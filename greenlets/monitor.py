@@ -13,9 +13,11 @@ from greenlets.row_server import RunInfo, stop_all
 
 log = logging.getLogger(__name__)
 
-# After a slot frees, yield once before claiming: slots that free meanwhile join the same claim (the
-# claim itself takes long enough to gather the next ones).
-REFILL_GATHER_S = 0.0
+# After a slot frees, let the node's ticks that are queued or committing go first (at most this
+# long): rows end in bursts, at their last tick, while the other rows of the burst still tick; a
+# claim and a launch in the middle of the burst would make those ticks late. Slots that free
+# meanwhile join the same claim.
+REFILL_AFTER_TICKS_MAX_S = 0.1
 # After a claim that launched rows, look again this soon rather than a whole scan_ms later: the claim
 # may have skipped rows locked by a message being applied, or left cluster-wide slots another node
 # does not need (see _launch_free_slots).
@@ -66,7 +68,7 @@ class Monitor:
             woke = self._slot_freed.wait(timeout=RECHECK_AFTER_LAUNCH_S if launched else self._scan_s)
             self._slot_freed.clear()
             if woke and not self._stopped:
-                gevent.sleep(REFILL_GATHER_S)
+                self._node.tick_writer.wait_until_idle(REFILL_AFTER_TICKS_MAX_S)
         log.info("greenrow.monitor.stop run=%s node=%s", self.run_id, self._node.id)
 
     def _launch_free_slots(self):

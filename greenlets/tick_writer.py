@@ -32,6 +32,9 @@ class TickWriter:
         self._batch_max = batch_max
         self._queued = []
         self._has_work = Event()
+        self._in_flight = 0  # batches taken and not yet answered
+        self._idle = Event()  # set while no tick is queued or in flight
+        self._idle.set()
 
     def __str__(self):
         return f"<TickWriter queued={len(self._queued)}>"
@@ -41,6 +44,12 @@ class TickWriter:
         self._queued.append(server)
         if len(self._queued) == 1:
             self._has_work.set()
+            self._idle.clear()
+
+    def wait_until_idle(self, timeout_s):
+        """Wait, at most ``timeout_s``, until no tick is queued or being committed: work that can wait
+        a moment (launching row servers) then runs after the ticks due now, not in their way."""
+        self._idle.wait(timeout_s)
 
     def run(self):
         """One writer loop with its own connection; a node runs a few so one batch's fsync overlaps the next."""
@@ -48,6 +57,9 @@ class TickWriter:
         try:
             while True:
                 conn = self._write(conn, self._next_batch())  # no batch stays referenced while waiting
+                self._in_flight -= 1
+                if not self._in_flight and not self._queued:
+                    self._idle.set()
         finally:
             if conn is not None:
                 conn.close()
@@ -80,6 +92,7 @@ class TickWriter:
             gevent.sleep(self._batch_s)
         batch = self._queued[: self._batch_max]
         del self._queued[: self._batch_max]
+        self._in_flight += 1
         return batch
 
     def _commit(self, conn, batch):

@@ -15,3 +15,15 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_it(database_url):
 
     assert result.returncode != 0
     assert "GREENROW_LEASE_TTL_MS must be an integer" in result.stderr
+
+
+def _worker_allocator(service):
+    (pid,) = service.worker_pids()  # a child of the pid we started: the master restarted in place
+    with open(f"/proc/{pid}/environ", "rb") as environ:
+        variables = dict(item.split(b"=", 1) for item in environ.read().split(b"\0") if b"=" in item)
+    return variables.get(b"PYTHONMALLOC", b"").decode()
+
+
+def test_workers_allocate_with_malloc_unless_told_otherwise(make_service):
+    assert _worker_allocator(make_service()) == "malloc"
+    assert _worker_allocator(make_service(env={"PYTHONMALLOC": "pymalloc"})) == "pymalloc"

@@ -15,6 +15,7 @@ SEED_FIGURES = (
     ("makespan_s", "makespan (s)", 2),
     ("makespan_over_ideal", "makespan / ideal", 2),
     ("makespan_over_elixir", "makespan / Elixir's, same run", 2),
+    ("ideal_over_elixir", "ideal / Elixir's: the lowest makespan / Elixir's any implementation can reach", 2),
     ("ticks_per_s", "committed ticks/s (ticks / makespan)", 0),
     ("lateness_p50_ms", "tick lateness p50 (ms)", 1),
     ("lateness_p99_ms", "tick lateness p99 (ms)", 1),
@@ -30,6 +31,7 @@ SEED_FIGURES = (
     ("rss_after_over_before", "RSS after run / before", 3),
     ("impl_cpu_s_per_1000_ticks", "process CPU s per 1,000 ticks", 4),
     ("impl_us_per_tick", "process CPU µs per tick", 1),
+    ("http_worker_us_per_request", "worker CPU µs per HTTP request of the load (run with it − run without it)", 0),
     ("pg_cpu_s_per_1000_ticks", "PostgreSQL CPU s per 1,000 ticks", 4),
     ("metrics_ms_max", "slowest GET /metrics answer (ms): the longest hub stall seen", 0),
     ("pool_waiting_max", "most greenlets waiting for a DB connection at once", 0),
@@ -98,6 +100,8 @@ def flatten(phase, ideal_s=None, elixir_makespan=None):
         flat["makespan_over_ideal"] = round(flat["makespan_s"] / ideal_s, 3)
     if elixir_makespan and flat["makespan_s"]:
         flat["makespan_over_elixir"] = round(flat["makespan_s"] / elixir_makespan, 3)
+        if ideal_s and phase.get("http"):
+            flat["ideal_over_elixir"] = round(ideal_s / elixir_makespan, 3)
     return flat
 
 
@@ -114,7 +118,16 @@ def flatten_run(run, ideal_seed, ideal_scale):
         if ceiling and scale.get("sustained_ticks_per_s"):
             scale["sustained_over_ceiling"] = round(scale["sustained_ticks_per_s"] / ceiling, 3)
     flat["scale"] = scale
+    flat["greenrow"].update(_http_cost(run.get("greenrow") or {}, run.get("greenrow_quiet") or {}))
     return flat
+
+
+def _http_cost(loaded, quiet):
+    """What serving the HTTP load cost the workers: the loaded run's CPU minus the same run's without it."""
+    requests = (loaded.get("http") or {}).get("requests_done")
+    if not requests or loaded.get("error") or quiet.get("error") or not quiet.get("impl_cpu_s"):
+        return {}
+    return {"http_worker_us_per_request": round((loaded["impl_cpu_s"] - quiet["impl_cpu_s"]) / requests * 1e6)}
 
 
 def medians(flat_runs):

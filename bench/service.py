@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 from pathlib import Path
 
 import psutil
@@ -73,12 +74,21 @@ class GreenrowService:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             expected = len(self.workers())
-            nodes = self.get("/nodes")[1]["nodes"]
-            shards = [node.get("shards", 0) for node in nodes]
-            if len(nodes) == expected and all(shards) and max(shards) - min(shards) <= 1:
+            nodes = self._nodes()
+            shards = [node.get("shards", 0) for node in nodes or ()]
+            if nodes and len(nodes) == expected and all(shards) and max(shards) - min(shards) <= 1:
                 return nodes
             time.sleep(0.2)
         return self.get("/nodes")[1]["nodes"]
+
+    def _nodes(self):
+        """GET /nodes, or None from a worker whose node is still starting (it answers 503 until it runs)."""
+        try:
+            return self.get("/nodes")[1]["nodes"]
+        except urllib.error.HTTPError as exc:
+            if exc.code == 503:
+                return None
+            raise
 
     def get(self, path, timeout=10.0):
         return http_json(self.base_url + path, timeout=timeout)

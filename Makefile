@@ -36,7 +36,12 @@ clean:
 
 # `make bench` (not part of `make test`): greenrow vs the asyncio peer and the Elixir reference, see bench/README.md.
 # Knobs: BENCH_RUNS=3, BENCH_SCALE=0 (skip the 100k-row scale run), BENCH_QUICK=1 (2,000 rows, 1 run, no scale).
-.PHONY: bench
+.PHONY: bench profile
 bench: $(VENV)/.dev
 	$(BIN)/pip install --quiet -r bench/requirements.txt
 	$(BIN)/python bench/run_bench.py
+
+# One seed run with py-spy on every worker: bench/results/profiles/<stamp>.md. Knobs: PROFILE_LOAD=0, PROFILE_ROWS, PROFILE_CONCURRENCY.
+profile: $(VENV)/.dev
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	$(BIN)/python bench/profile_run.py

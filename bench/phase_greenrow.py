@@ -27,22 +27,25 @@ def ideal_makespan_s(rows, max_concurrency, start_value=3, step=1, tick_ms=1000)
     return batches * -(-start_value // step) * tick_ms / 1000
 
 
-def run_greenrow(pg, log_path, rows, max_concurrency, load=None, poll_s=0.5, timeout_s=300):
-    """Returns the phase's figures and samples; load is None or {"rate": .., "duration": ..}."""
+def run_greenrow(pg, log_path, rows, max_concurrency, load=None, poll_s=0.5, timeout_s=300, on_nodes_up=None):
+    """Returns the phase's figures and samples; load is None or {"rate": .., "duration": ..}.
+    ``on_nodes_up(service)`` is called once every node is up, before anything is measured (a profiler)."""
     pg.recreate_database("greenrow")
     pg.checkpoint()
     service = GreenrowService(pg.url("greenrow"), log_path)
     try:
         service.start()
-        result = _measure(service, pg, rows, max_concurrency, load, poll_s, timeout_s)
+        result = _measure(service, pg, rows, max_concurrency, load, poll_s, timeout_s, on_nodes_up)
     finally:
         service.stop()
     result["graceful_stop_s"] = service.stop_s
     return result
 
 
-def _measure(service, pg, rows, max_concurrency, load, poll_s, timeout_s):
+def _measure(service, pg, rows, max_concurrency, load, poll_s, timeout_s, on_nodes_up):
     nodes = service.wait_nodes()
+    if on_nodes_up is not None:
+        on_nodes_up(service)
     time.sleep(SETTLE_S)
     workers = workers_probe("impl", service.master())
     node_metrics = NodeMetrics(service.base_url, len(service.workers()))

@@ -25,9 +25,11 @@ SETTINGS_DROPPED = ("WORKERS", "LOG_LEVEL", "HOST", "PORT", "DATABASE_URL", "GRE
 
 
 class GreenrowService:
-    def __init__(self, database_url, log_path):
+    def __init__(self, database_url, log_path, settings=None):
+        """``settings``: environment variables to set on top (the bench's phases set none: defaults)."""
         self.database_url = database_url
         self.log_path = Path(log_path)
+        self.settings = dict(settings or {})
         self.process = None
         self.port = None
         self.stop_s = None
@@ -46,6 +48,7 @@ class GreenrowService:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GREENROW_") and k not in SETTINGS_DROPPED}
         self.port = free_port()
         env.update(DATABASE_URL=self.database_url, HOST="127.0.0.1", PORT=str(self.port), PYTHONUNBUFFERED="1")
+        env.update(self.settings)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen([str(GUNICORN), "-c", "config/gunicorn.conf.py", "wsgi:app"], cwd=REPO,

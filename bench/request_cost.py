@@ -1,4 +1,4 @@
-"""What one HTTP request costs greenrow's worker, by kind: `python bench/request_cost.py` (after `make bench`'s install).
+"""What one HTTP request costs greenrow's worker, by kind: `python bench/request_cost.py`.
 
 One worker (WORKERS=1) on the bench PostgreSQL, a run of 2,000 rows of which 1,000 are live (their
 first tick an hour away, so nothing but the requests runs), and one keep-alive client sending

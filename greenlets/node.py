@@ -260,7 +260,7 @@ class Node:
         self.telemetry.bump("runs_created")
         log.info("greenrow.run.start run=%s rows=%d", record["id"], record["rows"])
         self.ensure_monitors()
-        return self.get_run(record["id"])
+        return run_view(record)  # as created: the monitors (here and on other nodes) claim rows from now on
 
     def get_run(self, run_id):
         records = self._fetch("runs_with_counts", {"run_id": run_id, "limit": 1})

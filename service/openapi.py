@@ -187,7 +187,7 @@ _PATHS = {
             "operationId": "create_run", "tags": ["runs"], "summary": "Create a run and start its rows",
             "requestBody": {"required": True, **_json(_ref("schemas", "CreateRun"))},
             "responses": {
-                "201": _ok("the run", _ref("schemas", "Run"), {
+                "201": _ok("the run as created: every row pending", _ref("schemas", "Run"), {
                     "Location": {"description": "/runs/{id}", "schema": {"type": "string"}},
                 }),
                 **_errors(400, 413, 415, 503),

@@ -10,7 +10,8 @@ ON CONFLICT (key) DO UPDATE SET value = greenrow_meta.value
 RETURNING value;
 
 -- name: create_run
--- Allocate a contiguous id range, insert the run and all its rows in one statement.
+-- Allocate a contiguous id range, insert the run and all its rows in one statement; returns the run
+-- with the counts of runs_with_counts as they are at its creation (no monitor has claimed a row yet).
 WITH alloc AS (
     UPDATE row_id_counter SET next_id = next_id + %(rows)s
     RETURNING next_id - %(rows)s AS first_id),
@@ -26,7 +27,12 @@ inserted AS (
            CASE WHEN run.start_value = 0 THEN 'done' ELSE 'pending' END
       FROM run, generate_series(run.first_row_id, run.last_row_id) AS g
     RETURNING 1)
-SELECT run.*, (SELECT count(*) FROM inserted) AS inserted FROM run;
+SELECT run.*, (SELECT count(*) FROM inserted) AS inserted,
+       CASE WHEN run.start_value = 0 THEN 0 ELSE run.rows END AS pending,
+       0 AS active, 0 AS idle,
+       CASE WHEN run.start_value = 0 THEN run.rows ELSE 0 END AS done,
+       0 AS failed, 0::bigint AS restarts, 0::bigint AS ticks
+  FROM run;
 
 -- name: runs_with_counts
 -- Runs (one by id, or the most recent) with their row counts by state and summed restarts and ticks.

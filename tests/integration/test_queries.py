@@ -52,3 +52,16 @@ def test_a_plain_connection_runs_the_query_text(database_url):
         assert prepared_names(connection) == set()
     finally:
         connection.close()
+
+
+def test_a_statement_prepared_in_a_rolled_back_transaction_stays_prepared(database_url):
+    connection = psycopg2.connect(database_url, connection_factory=PreparingConnection)
+    try:
+        with connection.cursor() as cur:
+            run_query(cur, "database_now")  # PREPARE runs in this transaction...
+        connection.rollback()  # ...which is rolled back
+        with connection.cursor() as cur:
+            run_query(cur, "database_now")  # EXECUTE only: it must still exist
+            assert cur.fetchone()[0] is not None
+    finally:
+        connection.close()

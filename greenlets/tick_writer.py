@@ -56,13 +56,19 @@ class TickWriter:
         conn = None
         try:
             while True:
-                conn = self._write(conn, self._next_batch())  # no batch stays referenced while waiting
-                self._in_flight -= 1
-                if not self._in_flight and not self._queued:
-                    self._idle.set()
+                conn = self._write_next(conn)  # no batch stays referenced while waiting for the next one
         finally:
             if conn is not None:
                 conn.close()
+
+    def _write_next(self, conn):
+        batch = self._next_batch()
+        try:
+            return self._write(conn, batch)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight and not self._queued:
+                self._idle.set()
 
     def _write(self, conn, batch):
         """Commit one batch and answer its servers; returns the connection to use next (None if broken)."""

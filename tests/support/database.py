@@ -6,6 +6,7 @@ migrated once into a template database and every test gets a copy (CREATE DATABA
 """
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -85,3 +86,16 @@ class Db:
     def fetch_value(self, sql, params=None):
         rows = self.fetch_all(sql, params)
         return rows[0][0] if rows else None
+
+
+@contextmanager
+def row_locked(database_url, row_id):
+    """Hold a row's lock in a transaction of our own: its server cannot apply a message meanwhile."""
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM rows WHERE id = %s FOR NO KEY UPDATE", (row_id,))  # inserts still pass
+        yield
+    finally:
+        conn.rollback()
+        conn.close()

@@ -46,8 +46,16 @@ def on_starting(server):
         server.log.info("greenrow: embedded PostgreSQL at %s", os.environ["DATABASE_URL"])
 
 
+# A worker accepts requests once its node runs, or after this long if the database is not there
+# yet (it then answers 503 until the node starts): a worker still starting does not turn away the
+# requests a load balancer sends it once another worker of the instance said it was ready.
+NODE_START_WAIT_S = 3.0
+
+
 def post_worker_init(worker):
-    worker.wsgi.extensions["greenrow.node"].start_in_background()
+    node = worker.wsgi.extensions["greenrow.node"]
+    node.start_in_background()
+    node.wait_started(NODE_START_WAIT_S)
 
 
 def worker_exit(server, worker):

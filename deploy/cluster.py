@@ -28,6 +28,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from config.settings import Settings, SettingsError
 from deploy.load_balancer import SERVER_CONF, ClusterError, Nginx, NginxMissing, find_nginx
 
 REPO = Path(__file__).resolve().parent.parent
@@ -137,8 +138,17 @@ class Launcher:
         self.nginx = Nginx(self.state_dir / "nginx", self.port, [i.address for i in self.instances],
                            binary=self.nginx_binary)
         self.nginx.start()
+        try:
+            shards = Settings.from_env().shards
+        except SettingsError as exc:
+            raise ClusterError(str(exc)) from None
         nodes = self.instance_count * self.workers
-        self._wait(f"{nodes} live nodes", lambda: len(self._live_nodes()) >= nodes)
+        self._wait(f"{nodes} live nodes holding all {shards} shards", lambda: self._settled(nodes, shards))
+
+    def _settled(self, nodes, shards):
+        """Every node is live and every shard held (nodes hand shards to each other as they join)."""
+        live = self._live_nodes()
+        return len(live) >= nodes and sum(node["shards"] for node in live) == shards
 
     def _live_nodes(self):
         status, body = self.instances[0].get_json("/nodes")

@@ -68,6 +68,11 @@ class Node:
         """Start the node, retrying until the database answers; /readyz says 503 until then."""
         self._starter = gevent.spawn(self._start_with_retries)
 
+    def wait_started(self, timeout_s):
+        """Wait, at most ``timeout_s``, until the node runs (or start-up gave up on a bad setting)."""
+        if self._starter is not None:
+            self._starter.join(timeout=timeout_s)
+
     def _start_with_retries(self):
         while not self.stopping:
             try:

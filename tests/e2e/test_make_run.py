@@ -149,7 +149,7 @@ def run_rows_to_completion_and_message_one(service):
 
 def stop_with_sigterm_and_assert_everything_ended(service, timeout=30):
     recorded = service.recorded
-    gunicorns = [process for process in recorded if "gunicorn" in " ".join(process.cmdline())]
+    gunicorns = [process for process in recorded if "gunicorn" in _command_line(process)]
     assert len(gunicorns) >= 2, f"expected a gunicorn master and a worker under make, found {recorded}"
 
     service.terminate_group()
@@ -160,6 +160,13 @@ def stop_with_sigterm_and_assert_everything_ended(service, timeout=30):
     log = service.log()
     assert "greenrow.node.stop" in log, service.explain("did not stop its node gracefully")
     assert "Traceback" not in log, service.explain("logged a traceback")
+
+
+def _command_line(process):
+    try:
+        return " ".join(process.cmdline())
+    except psutil.NoSuchProcess:  # a short-lived PostgreSQL child (an autovacuum worker, a closed connection's backend)
+        return ""
 
 
 def postgres_processes(pgdata):

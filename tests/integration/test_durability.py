@@ -5,10 +5,8 @@ dies while applying it; a run in progress finishes after its worker is killed, w
 or doubled; SIGTERM releases the node's shard leases so the next node takes over at once.
 """
 import time
-from contextlib import contextmanager
 
-import psycopg2
-
+from tests.support.database import row_locked
 from tests.support.service import start_run, wait_for_run
 from tests.support.wait import wait_until
 
@@ -32,24 +30,6 @@ def paused_row(service, start_value):
     reply = send(service, row_id, {"type": "pause"}, wait=True)["reply"]
     assert reply["paused"] is True and reply["value"] == start_value
     return row_id
-
-
-@contextmanager
-def row_lock(database_url, row_id):
-    """Hold a lock on the row in an open transaction, so no row server can apply a message to it.
-
-    FOR NO KEY UPDATE, not FOR UPDATE: it blocks apply_message (FOR UPDATE OF r) and tick commits,
-    but not the foreign-key check (FOR KEY SHARE) of the INSERT that puts a message in the inbox.
-    """
-    conn = psycopg2.connect(database_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT id FROM rows WHERE id = %s FOR NO KEY UPDATE", (row_id,))
-            assert cur.fetchone() == (row_id,)
-            yield
-    finally:
-        conn.rollback()
-        conn.close()
 
 
 def sessions_waiting_for_a_lock(db):
@@ -86,7 +66,7 @@ def test_casts_accepted_before_a_worker_is_killed_mid_apply_are_applied_exactly_
     service = make_service(env=SHORT_LEASE)
     row_id = paused_row(service, start_value=10)
 
-    with row_lock(database_url, row_id):
+    with row_locked(database_url, row_id):
         for _ in range(CASTS):
             send(service, row_id, {"type": "incr", "by": 1})
         # The row server has taken the first message (its DELETE is not committed) and waits for our lock.

@@ -90,12 +90,17 @@ class Db:
 
 @contextmanager
 def row_locked(database_url, row_id):
-    """Hold a row's lock in a transaction of our own: its server cannot apply a message meanwhile."""
+    """Hold a lock on the row in an open transaction, so no row server can apply a message to it.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: it blocks apply_message (FOR UPDATE OF r) and tick commits,
+    but not the foreign-key check (FOR KEY SHARE) of the INSERT that puts a message in the inbox.
+    """
     conn = psycopg2.connect(database_url)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM rows WHERE id = %s FOR NO KEY UPDATE", (row_id,))  # inserts still pass
-        yield
+            cur.execute("SELECT id FROM rows WHERE id = %s FOR NO KEY UPDATE", (row_id,))
+            assert cur.fetchone() == (row_id,)
+            yield
     finally:
         conn.rollback()
         conn.close()

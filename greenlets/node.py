@@ -297,7 +297,7 @@ class Node:
                 return None
             record = records[0]
             owner = record["owner"]
-            if record["state"] == "active" and owner is not None and owner != self.id:  # asked, as row_view says
+            if record["asked"]:  # the read rang the row's owner, another node
                 answer = self.router.wait_for_row(token, row_id, owner, ROW_READ_TIMEOUT_MS)
                 return answer if answer is not None else row_view(record, owner)
             return self._row_view_from(record)

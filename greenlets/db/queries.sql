@@ -102,18 +102,22 @@ RETURNING id, value, paused;
 -- name: row_view
 -- A row as GET /rows/<id> shows it, with the number of messages waiting in its inbox and its lease
 -- owner. Given a reply %(token)s, an active row whose lease another node holds also rings that node
--- in the same statement (a "row" notification on %(channel)s), asking for its own view of the row.
+-- in the same statement (a "row" notification on %(channel)s), asking for its own view of the row;
+-- `asked` says whether it did.
 WITH target AS (
     SELECT r.id, r.run_id, r.shard, r.value, r.state, r.paused, r.ticks, r.restarts, r.last_tick_at,
            (SELECT count(*) FROM messages m WHERE m.row_id = r.id) AS inbox,
            (SELECT l.node_id FROM shard_leases l WHERE l.shard = r.shard AND l.expires_at > now()) AS owner
       FROM rows r
      WHERE r.id = %(row_id)s)
-SELECT target.*,
-       CASE WHEN %(token)s::text IS NOT NULL AND target.state = 'active' AND target.owner <> %(node_id)s
+SELECT target.*, asking.asked,
+       CASE WHEN asking.asked
             THEN pg_notify(%(channel)s, json_build_object('k', 'row', 'to', target.owner, 'row', target.id,
-                                                          'token', %(token)s::text)::text) END AS asked
-  FROM target;
+                                                          'token', %(token)s::text)::text) END AS ringing
+  FROM target
+ CROSS JOIN LATERAL (
+    SELECT coalesce(%(token)s::text IS NOT NULL AND target.state = 'active' AND target.owner <> %(node_id)s,
+                    false) AS asked) AS asking;
 
 -- name: commit_ticks
 -- Fenced group commit: one tick of `step` for each listed row that is active, unpaused and above 0;

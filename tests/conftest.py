@@ -1,6 +1,7 @@
-"""Shared fixtures: a real PostgreSQL per session, a fresh database and a real service per test."""
+"""Shared fixtures: a real PostgreSQL per session, a fresh database and a real service (or cluster) per test."""
 import pytest
 
+from tests.support.cluster import SHORT_LEASES, Cluster
 from tests.support.database import Db, TestServer
 from tests.support.service import ServiceProcess
 
@@ -42,3 +43,19 @@ def make_service(database_url, tmp_path):
 @pytest.fixture
 def service(make_service):
     return make_service()
+
+
+@pytest.fixture
+def make_cluster(database_url, tmp_path):
+    """make_cluster(instances=2, workers=2, env={...}): real instances behind nginx with short leases,
+    on the test's database; stopped after the test."""
+    clusters = []
+
+    def make(instances=2, workers=2, env=None):
+        cluster = Cluster(database_url, tmp_path, env={**SHORT_LEASES, **(env or {})})
+        clusters.append(cluster)
+        return cluster.start(instances, workers)
+
+    yield make
+    for cluster in clusters:
+        cluster.close()

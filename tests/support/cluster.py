@@ -17,6 +17,8 @@ from tests.support.service import ServiceProcess
 from tests.support.wait import WaitTimeout, wait_until
 
 NGINX_PORT_ATTEMPTS = 3
+# Short leases keep failover fast in tests (GREENROW_LEASE_TTL_MS, documented in the README).
+SHORT_LEASES = {"GREENROW_LEASE_TTL_MS": "2000"}
 STOP_TIMEOUT_S = 45.0
 
 

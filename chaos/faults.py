@@ -1,0 +1,159 @@
+"""Fault injectors for the fault tests and the chaos runner: real faults, on loopback, each bounded in time.
+
+Processes (an `instance` is a tests.support.service.ServiceProcess: a gunicorn master and its workers,
+every worker a node):
+    kill_worker(instance, pid)           SIGKILL one node; gunicorn forks a new worker
+    kill_instance(instance)              SIGKILL the master and every worker at once
+    terminate_instance(instance)         SIGTERM the master (graceful) and wait for the instance to exit
+    pause_node(pid, seconds)             SIGSTOP one node for `seconds` (past its lease TTL), then SIGCONT
+
+Connections (pg_terminate_backend from a session of the same database; the service names each of its
+connections `greenrow <node id>`):
+    kill_listen_connections(url, node_id=None)          the LISTEN connection of one node, or of all
+    kill_service_connections(url, times=1, gap_s=0.7)   every connection of the service, `times` times
+
+The database (a chaos.controlled_postgres.ControlledPostgres, never a shared server):
+    stop_postgres_for(postgres, seconds)  `pg_ctl stop -m fast`, hold, `pg_ctl start`
+
+Each returns once the fault is over (or, for a kill, done) and says what it did.
+"""
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+import psutil
+import psycopg2
+
+from tests.support.wait import wait_until
+
+PROCESS_GONE_TIMEOUT_S = 10.0
+TERMINATE_TIMEOUT_S = 45.0  # gunicorn's graceful_timeout (30 s) plus the nodes' hand-off
+FAILOVER_GAP_S = 0.7        # what a failover looks like to the service: every connection cut twice, 0.7 s apart
+LISTEN_QUERY = "LISTEN greenrow"
+
+
+@dataclass
+class Fault:
+    """What was injected, when (time.time(), the database's clock on this machine) and for how long."""
+    kind: str
+    detail: str
+    started_at: float
+    ended_at: float
+
+    @property
+    def duration_s(self):
+        return self.ended_at - self.started_at
+
+
+def _fault(kind, detail, started_at):
+    return Fault(kind, detail, started_at, time.time())
+
+
+# --- processes ------------------------------------------------------------------------------------
+
+def kill_worker(instance, pid=None):
+    """SIGKILL one worker (node) of the instance, the first one if no pid is given; wait until it is gone."""
+    started = time.time()
+    pid = instance.kill_worker(pid)
+    return _fault("kill_worker", f"worker {pid}", started)
+
+
+def kill_instance(instance):
+    """SIGKILL the gunicorn master and all its workers at once: no node hands anything back."""
+    started = time.time()
+    workers = instance.worker_pids()
+    instance.kill()  # the whole process group
+    wait_until(lambda: not any(_alive(pid) for pid in workers),
+               PROCESS_GONE_TIMEOUT_S, interval=0.05, message=f"workers {workers} outlived their master's SIGKILL")
+    return _fault("kill_instance", f"master {instance.process.pid}, workers {workers}", started)
+
+
+def terminate_instance(instance, timeout=TERMINATE_TIMEOUT_S):
+    """SIGTERM the master (gunicorn's graceful stop) and wait, at most `timeout`, for the instance to exit.
+
+    The Fault's detail carries the exit code; the instance is killed if it outlives the timeout.
+    """
+    started = time.time()
+    code = instance.stop(timeout)
+    return _fault("terminate_instance", f"master {instance.process.pid} exited with {code}", started)
+
+
+def pause_node(pid, seconds):
+    """SIGSTOP one worker for `seconds`, then SIGCONT it (always, even if the hold is interrupted)."""
+    started = time.time()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(seconds)  # holding the fault for its stated duration, not waiting for anything
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    return _fault("pause_node", f"worker {pid} stopped for {seconds} s", started)
+
+
+def _alive(pid):
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+# --- connections ----------------------------------------------------------------------------------
+
+def _terminate(database_url, listen_only=False, node_id=None):
+    """pg_terminate_backend on the service's matching backends in this database; returns how many ended."""
+    sql = ("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+           " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    sql += " AND application_name = %(name)s" if node_id else " AND application_name LIKE 'greenrow %%'"
+    if listen_only:
+        sql += " AND query = %(listen)s"
+    return _execute(database_url, sql, {"name": f"greenrow {node_id}", "listen": LISTEN_QUERY})[0][0]
+
+
+def kill_listen_connections(database_url, node_id=None):
+    """Terminate the LISTEN connection of one node (by id), or of every node when node_id is None."""
+    started = time.time()
+    killed = _terminate(database_url, listen_only=True, node_id=node_id)
+    return _fault("kill_listen_connections", f"{killed} LISTEN connection(s) of {node_id or 'every node'}",
+                  started)
+
+
+def kill_service_connections(database_url, times=1, gap_s=FAILOVER_GAP_S):
+    """Terminate every connection of the service, `times` times, `gap_s` apart (a failover: times=2)."""
+    started = time.time()
+    killed = []
+    for attempt in range(times):
+        if attempt:
+            time.sleep(gap_s)  # the gap between the two cuts is the fault's own shape
+        killed.append(_terminate(database_url))
+    return _fault("kill_service_connections", f"connections terminated per cut: {killed}", started)
+
+
+def _execute(database_url, sql, params):
+    conn = psycopg2.connect(database_url, application_name="greenrow-faults")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+# --- the database ---------------------------------------------------------------------------------
+
+def stop_postgres_for(postgres, seconds, while_down=None):
+    """Stop the controlled PostgreSQL, keep it down for `seconds`, start it again (always).
+
+    while_down(), if given, runs once the server is down (e.g. to probe the service); the outage lasts
+    `seconds` from the stop however long it takes.
+    """
+    started = time.time()
+    postgres.stop()
+    down_at = time.monotonic()
+    try:
+        if while_down is not None:
+            while_down()
+        time.sleep(max(0.0, seconds - (time.monotonic() - down_at)))  # holding the outage for its duration
+    finally:
+        postgres.start()
+    return _fault("stop_postgres", f"down for {time.monotonic() - down_at:.2f} s", started)

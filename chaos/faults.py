@@ -30,7 +30,9 @@ from tests.support.wait import wait_until
 PROCESS_GONE_TIMEOUT_S = 10.0
 TERMINATE_TIMEOUT_S = 45.0  # gunicorn's graceful_timeout (30 s) plus the nodes' hand-off
 FAILOVER_GAP_S = 0.7        # what a failover looks like to the service: every connection cut twice, 0.7 s apart
-LISTEN_QUERY = "LISTEN greenrow"
+# A LISTEN connection's last statement: LISTEN, or the liveness probe it runs after 30 s without a
+# notification (greenlets/listener.py); no other connection of the service runs exactly these.
+LISTEN_QUERIES = ["LISTEN greenrow", "SELECT 1"]
 
 
 @dataclass
@@ -40,14 +42,15 @@ class Fault:
     detail: str
     started_at: float
     ended_at: float
+    hits: int = 1      # processes signalled, connections terminated: 0 means the fault hit nothing
 
     @property
     def duration_s(self):
         return self.ended_at - self.started_at
 
 
-def _fault(kind, detail, started_at):
-    return Fault(kind, detail, started_at, time.time())
+def _fault(kind, detail, started_at, hits=1):
+    return Fault(kind, detail, started_at, time.time(), hits)
 
 
 # --- processes ------------------------------------------------------------------------------------
@@ -66,7 +69,7 @@ def kill_instance(instance):
     instance.kill()  # the whole process group
     wait_until(lambda: not any(_alive(pid) for pid in workers),
                PROCESS_GONE_TIMEOUT_S, interval=0.05, message=f"workers {workers} outlived their master's SIGKILL")
-    return _fault("kill_instance", f"master {instance.process.pid}, workers {workers}", started)
+    return _fault("kill_instance", f"master {instance.process.pid}, workers {workers}", started, 1 + len(workers))
 
 
 def terminate_instance(instance, timeout=TERMINATE_TIMEOUT_S):
@@ -105,8 +108,8 @@ def _terminate(database_url, listen_only=False, node_id=None):
            " WHERE datname = current_database() AND pid <> pg_backend_pid()")
     sql += " AND application_name = %(name)s" if node_id else " AND application_name LIKE 'greenrow %%'"
     if listen_only:
-        sql += " AND query = %(listen)s"
-    return _execute(database_url, sql, {"name": f"greenrow {node_id}", "listen": LISTEN_QUERY})[0][0]
+        sql += " AND query = ANY(%(listen)s)"
+    return _execute(database_url, sql, {"name": f"greenrow {node_id}", "listen": LISTEN_QUERIES})[0][0]
 
 
 def kill_listen_connections(database_url, node_id=None):
@@ -114,7 +117,7 @@ def kill_listen_connections(database_url, node_id=None):
     started = time.time()
     killed = _terminate(database_url, listen_only=True, node_id=node_id)
     return _fault("kill_listen_connections", f"{killed} LISTEN connection(s) of {node_id or 'every node'}",
-                  started)
+                  started, killed)
 
 
 def kill_service_connections(database_url, times=1, gap_s=FAILOVER_GAP_S):
@@ -125,7 +128,7 @@ def kill_service_connections(database_url, times=1, gap_s=FAILOVER_GAP_S):
         if attempt:
             time.sleep(gap_s)  # the gap between the two cuts is the fault's own shape
         killed.append(_terminate(database_url))
-    return _fault("kill_service_connections", f"connections terminated per cut: {killed}", started)
+    return _fault("kill_service_connections", f"connections terminated per cut: {killed}", started, sum(killed))
 
 
 def _execute(database_url, sql, params):
@@ -141,19 +144,14 @@ def _execute(database_url, sql, params):
 
 # --- the database ---------------------------------------------------------------------------------
 
-def stop_postgres_for(postgres, seconds, while_down=None):
-    """Stop the controlled PostgreSQL, keep it down for `seconds`, start it again (always).
-
-    while_down(), if given, runs once the server is down (e.g. to probe the service); the outage lasts
-    `seconds` from the stop however long it takes.
-    """
-    started = time.time()
+def stop_postgres_for(postgres, seconds):
+    """Stop the controlled PostgreSQL (`pg_ctl stop -m fast`), keep it down for `seconds`, start it again
+    (always). The Fault's times are the moments it was down: from the stop's end to the start's beginning."""
     postgres.stop()
-    down_at = time.monotonic()
+    down_from = time.time()
     try:
-        if while_down is not None:
-            while_down()
-        time.sleep(max(0.0, seconds - (time.monotonic() - down_at)))  # holding the outage for its duration
+        time.sleep(seconds)  # holding the outage for its stated duration
     finally:
+        down_until = time.time()
         postgres.start()
-    return _fault("stop_postgres", f"down for {time.monotonic() - down_at:.2f} s", started)
+    return Fault("stop_postgres", f"down for {down_until - down_from:.2f} s", down_from, down_until)

@@ -26,18 +26,26 @@ def db(database_url):
 
 
 @pytest.fixture
-def make_service(database_url, tmp_path):
-    """Start services on the test's database: make_service(workers=1, env={...})."""
+def make_service_on(tmp_path):
+    """Start services on a given database: make_service_on(url, workers=1, env={...}); stopped after the test."""
     started = []
 
-    def make(workers=1, env=None, start=True):
-        service = ServiceProcess(database_url, tmp_path / f"service-{len(started)}.log", workers=workers, env=env)
+    def make(url, workers=1, env=None, start=True):
+        service = ServiceProcess(url, tmp_path / f"service-{len(started)}.log", workers=workers, env=env)
         started.append(service)
         return service.start() if start else service
 
     yield make
     for service in started:
         service.close()
+
+
+@pytest.fixture
+def make_service(database_url, make_service_on):
+    """Start services on the test's database: make_service(workers=1, env={...})."""
+    def make(workers=1, env=None, start=True):
+        return make_service_on(database_url, workers=workers, env=env, start=start)
+    return make
 
 
 @pytest.fixture

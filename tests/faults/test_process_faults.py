@@ -1,0 +1,95 @@
+"""A ticking run with casts and calls in flight survives a node's or an instance's death, a graceful stop
+with calls waiting, and a node frozen past its lease: it finishes with exact ticks, no restart counted,
+every accepted message applied once and in order, no internal error, a few log lines."""
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+
+import requests
+
+from chaos import faults
+from tests.faults.scenario import FaultScenario
+from tests.support.cluster import SHORT_LEASES, wait_for_inbox_empty
+from tests.support.database import row_locked
+from tests.support.wait import wait_until
+
+LEASE_TTL_S = int(SHORT_LEASES["GREENROW_LEASE_TTL_MS"]) / 1000
+PAUSE_PAST_LEASE_S = 2.0
+WAITING_CALLS = 3
+CALL_WAIT_MS = 60_000          # the longest a call may wait (the API's limit)
+GRACEFUL_TIMEOUT_S = 30        # gunicorn's graceful_timeout (config/gunicorn.conf.py)
+
+
+def test_a_run_finishes_exactly_after_a_worker_is_killed(make_service, db):
+    service = make_service(workers=2, env=SHORT_LEASES)
+    scenario = FaultScenario(service, db, [service]).start()
+    scenario.wait_for_progress(0.3)
+
+    faults.kill_worker(service)
+
+    scenario.finish()
+
+
+def test_a_run_finishes_exactly_after_an_instance_is_killed(make_cluster, db):
+    cluster = make_cluster(instances=2, workers=1)
+    scenario = FaultScenario(cluster, db, cluster.instances).start()
+    scenario.wait_for_progress(0.3)
+
+    faults.kill_instance(cluster.instances[1])
+
+    scenario.finish()
+
+
+def test_a_node_frozen_past_its_lease_comes_back_without_disturbing_the_run(make_service, db):
+    service = make_service(workers=2, env=SHORT_LEASES)
+    scenario = FaultScenario(service, db, [service]).start()
+    scenario.wait_for_progress(0.3)
+
+    faults.pause_node(service.worker_pids()[0], LEASE_TTL_S + PAUSE_PAST_LEASE_S)
+
+    scenario.finish()
+
+
+def test_an_instance_stopped_with_calls_waiting_hands_its_shards_off_within_the_graceful_timeout(make_cluster, db):
+    cluster = make_cluster(instances=2, workers=1)
+    leaver = cluster.instances[1]
+    scenario = FaultScenario(cluster, db, cluster.instances, spare_rows=WAITING_CALLS).start()
+    scenario.wait_for_progress(0.3)
+    leaving = [node for (node,) in db.fetch_all("SELECT id FROM nodes WHERE pid = ANY(%s)", (leaver.worker_pids(),))]
+
+    with ExitStack() as held, ThreadPoolExecutor(WAITING_CALLS) as callers:
+        # Calls that cannot be answered soon: their rows are locked against applying a message (as a slow
+        # statement would), though ticks and lease hand-offs still write them.
+        for row_id in scenario.spare_rows:
+            held.enter_context(row_locked(db.url, row_id, mode="FOR KEY SHARE"))
+        calls = [callers.submit(call_and_wait, leaver, row_id) for row_id in scenario.spare_rows]
+        wait_until(lambda: queued(db, scenario.spare_rows) == WAITING_CALLS, 10, interval=0.05,
+                   message="the waiting calls never reached the inboxes")
+
+        stop = faults.terminate_instance(leaver)
+        held.close()
+        answers = [call.result(timeout=60) for call in calls]
+
+    log = leaver.log()
+    handed_off = [node for node in leaving if f"greenrow.node.stop node={node}" in log
+                  and db.fetch_value("SELECT count(*) FROM nodes WHERE id = %s", (node,)) == 0]
+    assert leaving and handed_off == leaving, (
+        f"{stop.detail} after {stop.duration_s:.1f} s; nodes {leaving} should have stopped gracefully (logged"
+        f" greenrow.node.stop, released their leases, deregistered) within gunicorn's graceful timeout"
+        f" ({GRACEFUL_TIMEOUT_S} s), only {handed_off} did; the waiting calls got {answers};"
+        f" the log's last lines:\n" + "\n".join(log.splitlines()[-15:]))
+    assert "could not release leases" not in log
+    scenario.finish()
+    wait_for_inbox_empty(db, scenario.spare_rows)
+
+
+def call_and_wait(instance, row_id):
+    """A call straight to one instance, waiting up to a minute; returns its status (None: no answer)."""
+    try:
+        return requests.post(instance.url(f"/rows/{row_id}/messages?wait=true&timeout_ms={CALL_WAIT_MS}"),
+                             json={"type": "incr", "by": 1}, timeout=CALL_WAIT_MS / 1000 + 10).status_code
+    except requests.RequestException as exc:
+        return type(exc).__name__
+
+
+def queued(db, row_ids):
+    return db.fetch_value("SELECT count(*) FROM messages WHERE row_id = ANY(%s)", (list(row_ids),))

@@ -343,7 +343,8 @@ class Node:
 
     def _row_view_from(self, record):
         # an active row of a shard we hold has its server here (or about to be, or restarting)
-        live = (record["state"] == "active" and record["owner"] == self.id) or self.registry.get(record["id"])
+        live = ((record["state"] == "active" and record["owner"] == self.id)
+                or self.registry.get(record["id"]) is not None)  # (a server that never started is falsy)
         return row_view(record, self.id if live else None)
 
     def send_message(self, row_id, message, wait, timeout_ms):

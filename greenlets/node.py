@@ -267,14 +267,10 @@ class Node:
         with self._serving():
             return self.pool.fetch_all(name, params, dicts=True)
 
-    def ready(self):
-        """Ready to serve: running, the database answers, every worker of this instance is up and the
-        cluster's shards are balanced (each live node holds its share): a run started now is not
-        slowed by a hand-off of rows between nodes."""
-        return self.readiness() is None
-
     def readiness(self):
-        """None when ready, else why not."""
+        """None when ready to serve, else why not. Ready: running, the database answers, every worker
+        of this instance is up and the cluster's shards are balanced (each live node holds its share),
+        so a run started now is not slowed down by rows handed from one node to another."""
         if not self.running or self.stopping or self.draining:
             return self.start_error or "it is starting or stopping"
         try:

@@ -204,10 +204,14 @@ class Node:
             monitor.wake()
 
     def catch_up(self):
-        """After (re)connecting the listener: notifications may have been missed, read the tables."""
-        if self.leases.held:
-            self._poke_inboxes(self.leases.held)
-        self.ensure_monitors()
+        """Read the tables for what notifications may not have said (after the listener (re)connects,
+        and every few seconds): messages nobody was woken for, runs with no monitor here."""
+        try:
+            if self.leases.held:
+                self._poke_inboxes(self.leases.held)
+            self.ensure_monitors()
+        except UNAVAILABLE as exc:
+            self.database.failed("catch-up", exc)
 
     def shards_lost(self, shards):
         """Stop the row servers of shards whose lease term ended (not those of a newer term held now)."""
@@ -237,12 +241,7 @@ class Node:
         """Catch up on messages nobody was woken for (a failed delivery, a restart) and on new runs."""
         while True:
             gevent.sleep(INBOX_SWEEP_S)
-            try:
-                if self.leases.held:
-                    self._poke_inboxes(self.leases.held)
-                self.ensure_monitors()
-            except UNAVAILABLE as exc:
-                self.database.failed("inbox sweep", exc)
+            self.catch_up()
 
     # --- the facade the HTTP layer calls ------------------------------------------------------------
 

@@ -7,6 +7,7 @@ in green mode. Sessions are bounded server-side (statement, lock and idle-in-tra
 because killing a greenlet mid-query does not stop the statement on the server.
 """
 import logging
+import select
 import socket
 from collections import deque
 from contextlib import contextmanager
@@ -76,8 +77,11 @@ class Pool:
     def acquire(self):
         if self.closed:
             raise PoolTimeout("the connection pool is closed")
-        if self._free:
-            return self._free.pop()
+        while self._free:
+            conn = self._free.pop()
+            if _still_open(conn):
+                return conn
+            self._opened -= 1  # its slot is ours to open a new one below
         if self._opened < self.size:
             return self._open_counted()
         waiter = AsyncResult()
@@ -244,6 +248,23 @@ class OwnConnection:
             except Exception:  # closing a broken connection may fail again; it is gone either way
                 pass
             self._conn = None
+
+
+def _still_open(conn):
+    """Whether an idle connection is still usable. An idle pool connection receives nothing (it does
+    not LISTEN): one with data waiting on its socket has the server's goodbye there (an administrator
+    ended the session, a restart, a failover). Checking costs a zero-timeout select; it spares the
+    request that would otherwise fail on the dead connection with a 503."""
+    try:
+        if not conn.closed and not select.select([conn.fileno()], [], [], 0)[0]:
+            return True
+    except (OSError, ValueError, psycopg2.Error):
+        pass
+    try:
+        conn.close()
+    except Exception:  # it is gone either way
+        pass
+    return False
 
 
 def _resolved_host(dsn):

@@ -28,6 +28,11 @@ CONNECT_TIMEOUT_S = 10
 # silent network drop is noticed within about 20 s instead of the kernel's minutes.
 NETWORK_TIMEOUTS = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
                     "tcp_user_timeout": 20000}
+# A transaction of greenrow never waits on its client for long (statements follow each other at once):
+# one left open by a client that stopped (a paused or frozen node) is ended by the server after this
+# long, so the locks it holds (a message, a row, a lease FOR SHARE, a run) do not keep other nodes
+# from taking over the shard or claiming the run's rows.
+IDLE_IN_TRANSACTION_MS = 2000
 # Errors that mean "the database cannot answer now" (gone, restarting, a connection cut, a statement or
 # lock timeout, no free connection): the operation may be tried again later. Not a bug of the caller.
 _BROKEN = (psycopg2.OperationalError, psycopg2.InterfaceError, gevent.GreenletExit, gevent.Timeout)
@@ -49,7 +54,7 @@ class Pool:
         self.timeout_s = timeout_s
         self._options = (
             f"-c statement_timeout={statement_timeout_ms} -c lock_timeout={statement_timeout_ms}"
-            f" -c idle_in_transaction_session_timeout={statement_timeout_ms * 2}"
+            f" -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
         )
         self._application_name = application_name
         self._free = []

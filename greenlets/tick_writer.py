@@ -8,9 +8,11 @@ statement only returns the ids it did not apply, usually none). A server schedul
 so every tick is still its own durable, fenced step. Writers hold their own connections, outside the
 request pool, so a long batch never makes an HTTP request wait for a connection.
 
-Each step's statement is its own transaction: when one fails, the servers of the steps committed
-before it are told their ticks committed, and only the others that theirs failed. A failure because
-the database is unavailable is reported once per batch (DatabaseHealth), not once per server.
+Each step's statement is its own transaction, answered on its own: a statement that fails crashes the
+servers of its step only (their supervisor restarts them), and the other steps commit as usual. When
+the database is unavailable (the connection broke), the steps not yet committed are told so (not a
+crash: those servers schedule their next tick), and the outage is reported once per batch
+(DatabaseHealth), not once per server.
 """
 import logging
 import time
@@ -85,25 +87,29 @@ class TickWriter:
             by_step.setdefault(server.run_info.step, []).append(server)
         groups = list(by_step.items())
         started = time.monotonic()
-        committed = 0  # groups committed and answered
+        answered = 0  # groups answered
         try:
             if conn is None:
                 conn = self._pool.connect()
                 conn.autocommit = True  # each commit_ticks statement is its own transaction: one round trip
             with conn.cursor() as cur:
                 for step, servers in groups:
-                    self._answer(servers, self._commit_step(cur, step, servers), started)
-                    committed += 1
-        except Exception as exc:
-            if isinstance(exc, UNAVAILABLE):
-                self._database.failed("tick batch", exc)
-            else:
-                log.error("greenrow.tick.batch_failed steps=%d error=%s", len(groups) - committed, exc)
+                    try:
+                        refused = self._commit_step(cur, step, servers)
+                    except UNAVAILABLE:
+                        raise
+                    except Exception as exc:  # this statement only: the connection is still good
+                        log.error("greenrow.tick.step_failed step=%d rows=%d error=%s", step, len(servers), exc)
+                        _fail(servers, exc)
+                    else:
+                        self._answer(servers, refused, started)
+                    answered += 1
+        except UNAVAILABLE as exc:
+            self._database.failed("tick batch", exc)
             if conn is not None:
                 conn.close()
-            for _, servers in groups[committed:]:
-                for server in servers:
-                    server.tick_failed(exc)
+            for _, servers in groups[answered:]:
+                _fail(servers, exc)
             return None
         self._database.succeeded()
         self._telemetry.bump("tick_batches")
@@ -148,6 +154,11 @@ class TickWriter:
                 if attempt == RETRIES_ON_DEADLOCK:
                     raise
                 self._telemetry.bump("tick_batch_retries")
+
+
+def _fail(servers, error):
+    for server in servers:
+        server.tick_failed(error)
 
 
 def _array_literal(numbers):

@@ -99,7 +99,7 @@ def check_ticks(conn, run_ids, tick_ms):
 
 
 
-def tick_recovery(conn, injected_at, healed_at):
+def tick_recovery(conn, started_at, ended_at):
     """(seconds until every shard ticking before the fault ticked again after it, shards that did not)."""
-    record = _fetch(conn, "tick_recovery", {"injected_at": injected_at, "healed_at": healed_at})[0]
+    record = _fetch(conn, "tick_recovery", {"started_at": started_at, "ended_at": ended_at})[0]
     return record["resume_s"], record["never_resumed"]

@@ -191,11 +191,11 @@ SELECT row_id, message_id, type, body, node_id, deleted_at
 -- the fault's end to the last such shard's first tick), and how many such shards never ticked again.
 WITH ticking AS (
     SELECT DISTINCT shard FROM tick_audit
-     WHERE committed_at BETWEEN %(injected_at)s - interval '2 seconds' AND %(injected_at)s),
+     WHERE committed_at BETWEEN %(started_at)s - interval '2 seconds' AND %(started_at)s),
 resumed AS (
     SELECT shard, min(committed_at) AS first_tick FROM tick_audit
-     WHERE committed_at > %(healed_at)s AND committed_at < %(healed_at)s + interval '120 seconds'
+     WHERE committed_at > %(ended_at)s AND committed_at < %(ended_at)s + interval '120 seconds'
      GROUP BY shard)
-SELECT extract(epoch FROM max(resumed.first_tick) - %(healed_at)s)::float AS resume_s,
+SELECT extract(epoch FROM max(resumed.first_tick) - %(ended_at)s)::float AS resume_s,
        count(*) FILTER (WHERE resumed.first_tick IS NULL) AS never_resumed
   FROM ticking LEFT JOIN resumed USING (shard);

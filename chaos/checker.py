@@ -123,7 +123,7 @@ def check_reads(operations):
 
 def check_http(operations, faults):
     """No 5xx but 503; the load balancer's 502/504 only while a fault could cut the request off."""
-    windows = [(f.injected_at, (f.healed_at or f.injected_at) + 1.0) for f in faults if f.kind in DROPS_REQUESTS]
+    windows = [(f.started_at, f.ended_at + 1.0) for f in faults if f.kind in DROPS_REQUESTS]
     violations = []
     for op in operations:
         gateway = op.outcome == "unknown" and op.status in (502, 504)
@@ -149,8 +149,8 @@ def recoveries(conn, faults, operations):
     succeeds again); None when neither could be seen."""
     found = []
     for fault in faults:
-        healed = fault.healed_at or fault.injected_at
-        resume_s, _ = audit.tick_recovery(conn, _timestamp(fault.injected_at), _timestamp(healed))
+        healed = fault.ended_at
+        resume_s, _ = audit.tick_recovery(conn, _timestamp(fault.started_at), _timestamp(healed))
         answered = [op.end - healed for op in operations
                     if op.outcome == "accepted" and op.start >= healed and op.end - healed < RESUME_WINDOW_S]
         seen = [s for s in (resume_s, min(answered, default=None)) if s is not None]

@@ -1,28 +1,27 @@
-"""The faults the runner injects, behind one small interface, on the cluster it started.
+"""The runner's faults: each kind of the schedule mapped to a fault injector, and the cluster made whole after it.
 
-    inject(kind, target, rng) -> Injected       the fault is in effect (or, for a kill, done)
-    Injected.heal()                             ends it (SIGCONT, PostgreSQL started, the instance replaced)
+    inject(kind, target, rng, duration_s) -> Fault    returns once the fault is over (a kill: done)
+    restore(kind, target)                            after a fault that took an instance down, a new one
 
-`target` is a ChaosTarget: the Cluster (tests/support/cluster.py), the database URL the service uses,
-an admin URL on the same server and, for the PostgreSQL restart, a controller with stop() and
-start(). Choices (which instance, which worker) come from `rng`, so a seed replays the same schedule.
+A Fault is (kind, detail, started_at, ended_at) on time.time(), the database's clock on this machine.
+`target` is a ChaosTarget: the Cluster (tests/support/cluster.py), the service's database URL and, for
+the PostgreSQL restart, a server the harness controls (stop(), start()). Choices (which instance,
+which worker) come from `rng`, so a seed replays the same schedule.
 
-The fault injectors proper belong to chaos/faults.py (the fault tests' branch). Until it lands, the
-few injectors here are thin and built from the Cluster's own methods; `restart_postgres` needs a
-server the harness controls and is left out of the schedule without one.
+The injectors proper are chaos/faults.py's (the fault tests' branch), with the same names and
+signatures as the interim ones below; until it is merged these stand in for it, built from the
+Cluster's own process handles, and `restart_postgres` is left out of schedules.
 """
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import psycopg2
 import requests
 
-from tests.support.wait import wait_until
-
-TERMINATE_GAP_S = 0.7       # "every connection cut twice, 0.7 s apart" (what a failover looks like)
 REPLACE_TIMEOUT_S = 60.0
+FAILOVER_GAP_S = 0.7        # "every connection cut twice, 0.7 s apart" (what a failover looks like)
 
 
 @dataclass
@@ -30,135 +29,131 @@ class ChaosTarget:
     cluster: object
     database_url: str
     postgres: object = None          # .stop() / .start(), or None
-    lease_ttl_ms: int = 5000
     workers: int = 2
     shards: int = 256
 
 
 @dataclass
-class Injected:
+class Fault:
     kind: str
     detail: str
-    injected_at: float
-    healed_at: float = None
-    _heal: object = field(default=None, repr=False)
-
-    def heal(self):
-        if self._heal is not None:
-            self._heal()
-        self.healed_at = time.time()
+    started_at: float
+    ended_at: float
 
 
-# --- processes ---------------------------------------------------------------------------------------
+# --- interim injectors (chaos/faults.py's interface) -------------------------------------------------
+
+def _fault(kind, detail, started_at):
+    return Fault(kind, detail, started_at, time.time())
+
+
+def kill_worker(instance, pid=None):
+    started = time.time()
+    return _fault("kill_worker", f"worker {instance.kill_worker(pid)}", started)
+
+
+def kill_instance(instance):
+    started = time.time()
+    instance.kill()  # the whole process group
+    return _fault("kill_instance", f"master {instance.process.pid}", started)
+
+
+def terminate_instance(instance, timeout=45.0):
+    started = time.time()
+    code = instance.stop(timeout)
+    return _fault("terminate_instance", f"master {instance.process.pid} exited with {code}", started)
+
+
+def pause_node(pid, seconds):
+    started = time.time()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(seconds)  # holding the fault for its stated duration, not waiting for anything
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    return _fault("pause_node", f"worker {pid} stopped for {seconds} s", started)
+
+
+def _terminate(database_url, listen_only):
+    sql = ("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+           " WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name LIKE 'greenrow %%'"
+           + (" AND query = 'LISTEN greenrow'" if listen_only else ""))
+    conn = psycopg2.connect(database_url, application_name="chaos injector")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def kill_listen_connections(database_url):
+    started = time.time()
+    return _fault("kill_listen_connections", f"{_terminate(database_url, True)} LISTEN connections", started)
+
+
+def kill_service_connections(database_url, times=1, gap_s=FAILOVER_GAP_S):
+    started = time.time()
+    killed = []
+    for attempt in range(times):
+        if attempt:
+            time.sleep(gap_s)  # the gap between the two cuts is the fault's own shape
+        killed.append(_terminate(database_url, False))
+    return _fault("kill_service_connections", f"connections terminated per cut: {killed}", started)
+
+
+# --- the schedule's kinds ---------------------------------------------------------------------------
 
 def _live_instances(target):
     return [i for i in target.cluster.instances if i.process is not None and i.process.poll() is None]
 
 
-def _pick_worker(target, rng):
+def _worker(target, rng):
     instance = rng.choice(_live_instances(target))
     pids = instance.worker_pids()
     return instance, pids[rng.randrange(len(pids))]
 
 
-def kill_worker(target, rng):
-    instance, pid = _pick_worker(target, rng)
-    os.kill(pid, signal.SIGKILL)
-    return Injected("kill_worker", f"SIGKILL worker {pid} of {instance.name}", time.time())
-
-
-def stop_node(target, rng):
-    """SIGSTOP a worker past its lease; heal sends SIGCONT (it must notice it lost its shards)."""
-    instance, pid = _pick_worker(target, rng)
-    os.kill(pid, signal.SIGSTOP)
-    return Injected("stop_node", f"SIGSTOP worker {pid} of {instance.name}", time.time(),
-                    _heal=lambda: os.kill(pid, signal.SIGCONT))
-
-
-def kill_instance(target, rng):
-    victim = rng.choice(_live_instances(target))
-    os.killpg(victim.process.pid, signal.SIGKILL)
-    victim.process.wait(10)
-    return Injected("kill_instance", f"SIGKILL instance {victim.name}", time.time(),
-                    _heal=lambda: _replace(target, victim))
-
-
-def term_instance(target, rng):
-    """SIGTERM an instance with calls in flight: its nodes hand their shards back within the graceful timeout."""
-    victim = rng.choice(_live_instances(target))
-    victim.process.send_signal(signal.SIGTERM)
-    return Injected("term_instance", f"SIGTERM instance {victim.name}", time.time(),
-                    _heal=lambda: _replace(target, victim))
-
-
-def _replace(target, victim):
-    """Wait for the instance to be gone, then start a new one behind nginx.
-
-    The dead one stays in the upstream list, as a container that died would (nginx fails over on the
-    refused connection), and in the cluster's list, so its log is read at the end.
-    """
-    victim.process.wait(REPLACE_TIMEOUT_S)
-    target.cluster.add_instance(workers=target.workers, timeout=REPLACE_TIMEOUT_S)
-
-
-# --- database connections -------------------------------------------------------------------------
-
-SERVICE_BACKENDS = """
-SELECT pg_terminate_backend(pid) FROM pg_stat_activity
- WHERE datname = current_database() AND application_name LIKE 'greenrow %%' AND pid <> pg_backend_pid()
-   AND (%(listen_only)s = false OR query LIKE 'LISTEN%%')
-"""
-
-
-def _terminate(target, listen_only):
-    conn = psycopg2.connect(target.database_url, application_name="chaos injector")
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(SERVICE_BACKENDS, {"listen_only": listen_only})
-            return cur.rowcount
-    finally:
-        conn.close()
-
-
-def kill_listen(target, rng):
-    count = _terminate(target, listen_only=True)
-    return Injected("kill_listen", f"pg_terminate_backend on {count} LISTEN connections", time.time())
-
-
-def kill_connections(target, rng):
-    first = _terminate(target, listen_only=False)
-    time.sleep(TERMINATE_GAP_S)  # the fault's own shape (two cuts 0.7 s apart), not a synchronisation
-    second = _terminate(target, listen_only=False)
-    return Injected("kill_connections", f"pg_terminate_backend on every service connection, twice "
-                                        f"({first} then {second})", time.time())
-
-
-def restart_postgres(target, rng):
-    target.postgres.stop()
-    return Injected("restart_postgres", "PostgreSQL stopped (pg_ctl stop -m fast)", time.time(),
-                    _heal=target.postgres.start)
-
-
 INJECTORS = {
-    "kill_worker": kill_worker,
-    "kill_instance": kill_instance,
-    "term_instance": term_instance,
-    "stop_node": stop_node,
-    "kill_listen": kill_listen,
-    "kill_connections": kill_connections,
-    "restart_postgres": restart_postgres,
+    "kill_worker": lambda target, rng, seconds: kill_worker(*_worker(target, rng)),
+    "kill_instance": lambda target, rng, seconds: kill_instance(rng.choice(_live_instances(target))),
+    "term_instance": lambda target, rng, seconds: terminate_instance(rng.choice(_live_instances(target))),
+    "stop_node": lambda target, rng, seconds: pause_node(_worker(target, rng)[1], seconds),
+    "kill_listen": lambda target, rng, seconds: kill_listen_connections(target.database_url),
+    "kill_connections": lambda target, rng, seconds: kill_service_connections(target.database_url, times=2),
+    "restart_postgres": lambda target, rng, seconds: _stop_postgres_for(target.postgres, seconds),
 }
 # Faults that can cut a request off mid-way: the load balancer's 502/504 during them is an unknown outcome.
 DROPS_REQUESTS = frozenset({"kill_worker", "kill_instance", "stop_node"})
+TAKES_AN_INSTANCE = frozenset({"kill_instance", "term_instance"})
+
+
+def _stop_postgres_for(postgres, seconds):
+    started = time.time()
+    postgres.stop()
+    try:
+        time.sleep(seconds)  # holding the outage for its duration
+    finally:
+        postgres.start()
+    return _fault("restart_postgres", f"PostgreSQL down for {seconds} s", started)
 
 
 def available_kinds(target):
     return [kind for kind in INJECTORS if kind != "restart_postgres" or target.postgres is not None]
 
 
-def inject(kind, target, rng):
-    return INJECTORS[kind](target, rng)
+def inject(kind, target, rng, duration_s):
+    fault = INJECTORS[kind](target, rng, duration_s)
+    fault.kind = kind  # the schedule's name for it
+    return fault
+
+
+def restore(kind, target):
+    """Start a new instance behind nginx after one was taken down (the dead one stays in nginx's list, as a
+    container that died would, and in the cluster's, so its log is read at the end)."""
+    if kind in TAKES_AN_INSTANCE:
+        target.cluster.add_instance(workers=target.workers, timeout=REPLACE_TIMEOUT_S)
 
 
 def wait_until_whole(target, nodes, timeout):

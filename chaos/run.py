@@ -15,7 +15,7 @@ import psycopg2
 
 from chaos.checker import check_everything
 from chaos.history import History, LedgerBits
-from chaos.injectors import ChaosTarget, available_kinds, inject, wait_until_whole
+from chaos.injectors import ChaosTarget, available_kinds, inject, restore, wait_until_whole
 from chaos.sampler import ConcurrencySampler
 from chaos.schedule import draw_schedule
 from chaos.violations import Violation
@@ -72,7 +72,7 @@ def run_chaos(config, database_url, workdir, postgres=None):
     cluster = Cluster(database_url, workdir, env={"GREENROW_LEASE_TTL_MS": str(config.lease_ttl_ms),
                                                   **config.service_env})
     nodes = config.instances * config.workers
-    target = ChaosTarget(cluster, database_url, postgres, config.lease_ttl_ms, config.workers)
+    target = ChaosTarget(cluster, database_url, postgres, config.workers)
     kinds = [k for k in available_kinds(target) if not config.kinds or k in config.kinds]
     schedule = draw_schedule(config.seed, config.faults, kinds, config.lease_ttl_ms)
     say("schedule: " + ", ".join(f"{f.kind}" + (f" {f.duration_s:g}s" if f.duration_s else "") for f in schedule))
@@ -114,20 +114,20 @@ def _wait_for_first_ticks(database_url):
 
 
 def _inject_schedule(schedule, target, nodes, rng, late):
-    """Inject each planned fault, heal it, wait (bounded) for the cluster to be whole; the Injected faults."""
+    """Inject each planned fault, restore what it took down, wait (bounded) for the cluster to be whole."""
     faults = []
-    stop = threading.Event()
+    quiet = threading.Event()
     for number, planned in enumerate(schedule, 1):
-        stop.wait(planned.pause_before_s)  # the schedule's quiet time, not a synchronisation
-        fault = inject(planned.kind, target, rng)
-        say(f"fault {number}/{len(schedule)}: {fault.detail}")
+        quiet.wait(planned.pause_before_s)  # the schedule's quiet time, not a synchronisation
+        fault = inject(planned.kind, target, rng, planned.duration_s)
+        say(f"fault {number}/{len(schedule)}: {fault.kind}: {fault.detail}")
         faults.append(fault)
-        stop.wait(planned.duration_s)      # how long the fault lasts
-        fault.heal()
         try:
+            restore(planned.kind, target)
             wait_until_whole(target, nodes, RECOVER_TIMEOUT_S)
-        except WaitTimeout as exc:
-            late.append(Violation("cluster_not_recovered", f"after {fault.detail}: {str(exc).splitlines()[0]}"))
+        except (WaitTimeout, AssertionError) as exc:
+            late.append(Violation("cluster_not_recovered", f"after {fault.kind} ({fault.detail}): "
+                                                           f"{str(exc).splitlines()[0]}"))
             break
     return faults
 

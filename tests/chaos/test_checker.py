@@ -2,7 +2,7 @@
 of a cast not yet sent, a 500, a breach of max_concurrency; and stay quiet on a clean history."""
 from chaos.checker import check_cap, check_http, check_ledger, check_reads
 from chaos.history import Operation, classify
-from chaos.injectors import Injected
+from chaos.injectors import Fault
 from chaos.workload import LEDGER_START
 
 ROW = 10
@@ -72,7 +72,7 @@ def test_a_500_is_reported_and_a_503_is_not():
 
 def test_a_load_balancer_502_is_an_unknown_outcome_only_while_a_fault_can_cut_requests_off():
     gateway = cast(2, outcome="unknown", status=502, start=100.0, end=100.2)
-    kill = Injected("kill_worker", "SIGKILL worker 1", injected_at=100.1, healed_at=100.1)
+    kill = Fault("kill_worker", "worker 1", started_at=100.1, ended_at=100.1)
     assert check_http([gateway], faults=[kill]) == []
     assert invariants(check_http([gateway], faults=[])) == ["http_5xx"]
 

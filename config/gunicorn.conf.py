@@ -54,8 +54,24 @@ NODE_START_WAIT_S = 3.0
 
 def post_worker_init(worker):
     node = worker.wsgi.extensions["greenrow.node"]
+    _drain_on_sigterm(worker, node)
     node.start_in_background()
     node.wait_started(NODE_START_WAIT_S)
+
+
+def _drain_on_sigterm(worker, node):
+    """On SIGTERM the node drains at once (503 for new requests and for calls still waiting), so
+    gunicorn's graceful stop is not held up by a call waiting out its timeout (up to 60 s) and the node
+    hands its shards off in worker_exit within the graceful timeout."""
+    import signal
+
+    import gevent
+
+    def handle_term(sig, frame):
+        worker.handle_exit(sig, frame)  # gunicorn's own: stop accepting, finish requests in flight
+        gevent.spawn(node.drain)  # out of the signal handler, as gunicorn's gevent worker does
+
+    signal.signal(signal.SIGTERM, handle_term)
 
 
 def worker_exit(server, worker):

@@ -32,6 +32,12 @@ class PendingCalls:
         finally:
             self._waiting.pop(token, None)
 
+    def fail_all(self, error):
+        """Answer every waiting caller with ``error`` (the node is stopping)."""
+        for result in list(self._waiting.values()):
+            if not result.ready():
+                result.set_exception(error)
+
     def cancel(self, token):
         self._waiting.pop(token, None)
 

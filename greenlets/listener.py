@@ -2,7 +2,7 @@
 
 NOTIFY is only a doorbell between nodes; the tables stay the truth. After every (re)connect the
 node catches up by reading its inboxes, because notifications sent while it was not listening are
-gone. Keepalives detect a dead connection; the listener then raises, and the node's service
+gone. Keepalives (the pool's network timeouts) detect a dead connection; the listener then raises, and the node's service
 supervisor starts it again.
 """
 import json
@@ -15,7 +15,6 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "greenrow"
 IDLE_CHECK_S = 30.0
-KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 
 
 def notify_sql():
@@ -36,7 +35,7 @@ class Listener:
         return f"<Listener node={self._node.id}>"
 
     def run(self):
-        conn = self._node.pool.connect(**KEEPALIVES)
+        conn = self._node.pool.connect()  # with the pool's keepalives
         try:
             conn.autocommit = True
             with conn.cursor() as cur:

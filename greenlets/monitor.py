@@ -5,10 +5,12 @@ A monitor works only the rows of the shards its node holds. When nothing of the 
 active anywhere it marks the run done and leaves, and nothing of the run stays in memory.
 """
 import logging
+import time
 
 import gevent
 from gevent.event import Event
 
+from greenlets.db.pool import UNAVAILABLE
 from greenlets.row_server import RunInfo, stop_all
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ class Monitor:
         self.active = set()
         self._slot_freed = Event()
         self._stopped = False
+        self._orphans_checked_at = time.monotonic()
 
     def __str__(self):
         return f"<Monitor run={self.run_id} active={len(self.active)}>"
@@ -62,9 +65,16 @@ class Monitor:
     def _work(self):
         log.info("greenrow.monitor.start run=%s node=%s", self.run_id, self._node.id)
         while not self._stopped:
-            launched = self._launch_free_slots()
-            if not self.active and not launched and self._finish_if_complete():
-                return
+            try:
+                launched = self._launch_free_slots()
+                if not launched:
+                    self._relaunch_orphans()
+                if not self.active and not launched and self._finish_if_complete():
+                    return
+                self._node.database.succeeded()
+            except UNAVAILABLE as exc:  # not a crash: look again at the next scan
+                self._node.database.failed(f"monitor of run {self.run_id}", exc)
+                launched = 0
             woke = self._slot_freed.wait(timeout=RECHECK_AFTER_LAUNCH_S if launched else self._scan_s)
             self._slot_freed.clear()
             if woke and not self._stopped:
@@ -83,14 +93,37 @@ class Monitor:
         rows = self._node.pool.fetch_all(
             "claim_pending_rows", {"run_id": self.run_id, "node_id": self._node.id, "limit": limit})
         registry = self._node.registry
-        for count, (row_id, value, paused) in enumerate(rows, 1):
+        for count, (row_id, value, paused, epoch, since_tick_s) in enumerate(rows, 1):
             self.active.add(row_id)
-            registry.start(row_id, self.run_info, True, value, paused)
+            registry.start(row_id, self.run_info, True, value, paused, epoch, since_tick_s=since_tick_s)
             if count % LAUNCH_SLICE == 0:
                 gevent.sleep(0)
         if rows:
             log.debug("run %s: launched %d row servers (%d active)", self.run_id, len(rows), len(self.active))
         return len(rows)
+
+    def _relaunch_orphans(self):
+        """Rows of this run active in the shards this node holds, with no server here and none
+        restarting (a server lost to a bug or a fault), go back to pending: the next claim launches
+        them again. Without this a single lost server would keep its run from ever finishing. One
+        count per scan; the ids are read only when the count says some are missing."""
+        node = self._node
+        held = node.leases.held
+        if not held or time.monotonic() - self._orphans_checked_at < self._scan_s:
+            return
+        self._orphans_checked_at = time.monotonic()
+        shards = sorted(held)
+        count = node.pool.fetch_one("count_active_rows", {"run_id": self.run_id, "shards": shards})[0]
+        if count <= len(self.active):
+            return
+        orphans = [row_id for (row_id,) in node.pool.fetch_all(
+                       "active_rows", {"run_id": self.run_id, "shards": shards})
+                   if row_id not in self.active and node.registry.get(row_id) is None
+                   and not node.supervisor.is_restarting(row_id)]
+        if orphans:
+            reset = node.pool.fetch_all("reset_orphan_rows", {"ids": orphans, "node_id": node.id})
+            log.warning("greenrow.monitor.orphans run=%s rows=%d reset=%d", self.run_id, len(orphans), len(reset))
+            node.telemetry.bump("orphan_rows_relaunched", len(reset))
 
     def _finish_if_complete(self):
         if self._node.pool.fetch_one("finish_run", {"run_id": self.run_id}):

@@ -13,14 +13,14 @@ import uuid
 from contextlib import contextmanager
 
 import gevent
-import psycopg2
 from psycopg2.extras import Json
 
 from config.settings import SettingsError
 from greenlets.calls import PendingCalls
 from greenlets.db.migrate import migrate
 from greenlets.db.queries import run_query
-from greenlets.db.pool import Pool, PoolTimeout
+from greenlets.database_health import DatabaseHealth
+from greenlets.db.pool import UNAVAILABLE, Pool
 from greenlets.errors import RowNotFound, RuntimeUnavailable
 from greenlets.leases import LeaseKeeper
 from greenlets.memory import release_free_memory, rss_bytes
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 START_RETRY_S = 1.0
 INBOX_SWEEP_S = 2.0
+INBOX_SWEEP_MAX_ROWS = 2000  # row servers a sweep starts at most (each applies its inbox, then leaves)
 STOP_TIMEOUT_S = 10.0
 TICK_WRITERS = 2
 ROW_READ_TIMEOUT_MS = 2000
@@ -50,11 +51,13 @@ class Node:
         self.pool = None
         self.telemetry = Telemetry()
         self.calls = PendingCalls()
+        self.database = DatabaseHealth(self.telemetry)
         self.registry = Registry(self)
         self.router = Router(self)
         self.monitors = {}
         self.running = False
         self.stopping = False
+        self.draining = False  # asked to stop (SIGTERM): requests get 503 while the node hands off
         self.started_at = None
         self.start_error = None
         self._starter = None
@@ -105,7 +108,7 @@ class Node:
         self.pool.fetch_one("ensure_shards", {"shards": settings.shards})
         self.pool.fetch_one("heartbeat_node", self.heartbeat_params())
         self.leases = LeaseKeeper(self, settings.shards, settings.lease_ttl_ms)
-        self.tick_writer = TickWriter(self.pool, self.id, self.telemetry,
+        self.tick_writer = TickWriter(self.pool, self.id, self.telemetry, self.database, settings.shards,
                                       settings.tick_batch_ms, settings.tick_batch_max)
         self.supervisor = RowSupervisor(self, settings.max_restarts, settings.max_seconds,
                                         settings.restart_backoff_ms)
@@ -123,8 +126,16 @@ class Node:
         self.ensure_monitors()
         log.info("greenrow.node.start node=%s shards=%d/%d", self.id, len(self.leases.held), settings.shards)
 
+    def drain(self):
+        """The worker was asked to stop (SIGTERM): refuse new requests and answer every waiting call with
+        503 now, so gunicorn's graceful stop does not wait out their timeouts and the node gets to hand
+        its shards off (stop) well within the graceful timeout."""
+        self.draining = True
+        self.calls.fail_all(RuntimeUnavailable("the node is stopping; the message stays queued and will be applied"))
+
     def stop(self):
         """Graceful stop: servers finish their tick in flight, leases are released, the node leaves."""
+        self.drain()
         self.stopping = True
         if self._starter is not None:
             self._starter.kill(block=False)
@@ -199,7 +210,10 @@ class Node:
         self.ensure_monitors()
 
     def shards_lost(self, shards):
-        lost = [server for server in self.registry.servers() if self.leases.shard_of(server.row_id) in shards]
+        """Stop the row servers of shards whose lease term ended (not those of a newer term held now)."""
+        held = self.leases.held
+        lost = [server for server in self.registry.servers()
+                if (shard := self.leases.shard_of(server.row_id)) in shards and held.get(shard) != server.epoch]
         stop_all(lost, timeout_s=STOP_TIMEOUT_S)
 
     def deliver(self, row_id):
@@ -209,35 +223,40 @@ class Node:
             server.notify_messages()
         elif self.supervisor.is_restarting(row_id):
             pass  # the restarted server reads the inbox when it starts, after its backoff
-        elif not self.stopping and self.leases.shard_of(row_id) in self.leases.held:
+        elif not self.stopping and (epoch := self.leases.epoch_of(row_id)) is not None:
             # On demand: the server learns its row from the first message it applies.
-            self.registry.start(row_id, None, False, None, None, check_inbox=True)
+            self.registry.start(row_id, None, False, None, None, epoch, check_inbox=True)
         # else: the message waits in the inbox for the shard's owner
 
     def _poke_inboxes(self, shards):
-        for (row_id,) in self.pool.fetch_all("rows_with_messages", {"shards": sorted(shards)}):
+        for (row_id,) in self.pool.fetch_all("rows_with_messages",
+                                             {"shards": sorted(shards), "limit": INBOX_SWEEP_MAX_ROWS}):
             self.deliver(row_id)
 
     def _sweep_inboxes(self):
         """Catch up on messages nobody was woken for (a failed delivery, a restart) and on new runs."""
         while True:
             gevent.sleep(INBOX_SWEEP_S)
-            if self.leases.held:
-                self._poke_inboxes(self.leases.held)
-            self.ensure_monitors()
+            try:
+                if self.leases.held:
+                    self._poke_inboxes(self.leases.held)
+                self.ensure_monitors()
+            except UNAVAILABLE as exc:
+                self.database.failed("inbox sweep", exc)
 
     # --- the facade the HTTP layer calls ------------------------------------------------------------
 
     @contextmanager
     def _serving(self):
         """Around database work for an HTTP request: 503 (RuntimeUnavailable) when the node cannot serve it."""
-        if not self.running or self.stopping:
+        if not self.running or self.stopping or self.draining:
             raise RuntimeUnavailable(self.start_error or "the node is starting or stopping")
         try:
             yield
-        except (PoolTimeout, psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        except UNAVAILABLE as exc:
             # the database is gone, restarting, or too slow (statement or lock timeout): try again later
-            raise RuntimeUnavailable(f"the database could not answer: {str(exc).strip()}") from None
+            self.database.failed("request", exc)
+            raise RuntimeUnavailable(f"the database could not answer: {' '.join(str(exc).split())}") from None
 
     @contextmanager
     def _transaction(self, dicts=True):
@@ -249,13 +268,25 @@ class Node:
             return self.pool.fetch_all(name, params, dicts=True)
 
     def ready(self):
-        if not self.running or self.stopping:
-            return False
+        """Ready to serve: running, the database answers, every worker of this instance is up and the
+        cluster's shards are balanced (each live node holds its share): a run started now is not
+        slowed by a hand-off of rows between nodes."""
+        return self.readiness() is None
+
+    def readiness(self):
+        """None when ready, else why not."""
+        if not self.running or self.stopping or self.draining:
+            return self.start_error or "it is starting or stopping"
         try:
-            self.pool.fetch_one("database_now")
-            return True
-        except Exception:
-            return False
+            record = self.pool.fetch_one("cluster_balance", {"ttl_ms": self.settings.lease_ttl_ms,
+                                                             "shards": self.settings.shards}, dicts=True)
+        except UNAVAILABLE as exc:
+            return f"the database could not answer: {' '.join(str(exc).split())}"
+        if record["live"] < self.settings.workers:
+            return f"{record['live']} of this instance's {self.settings.workers} workers are up"
+        if not record["balanced"]:
+            return "the shards are being balanced between the nodes"
+        return None
 
     def create_run(self, params):
         with self._transaction() as cur:

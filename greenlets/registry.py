@@ -20,16 +20,17 @@ class Registry:
     def servers(self):
         return list(self._servers.values())
 
-    def start(self, row_id, run, launched, row_value, paused, check_inbox=False):
-        """Start (or, for a live on-demand server, promote) the server of a row; returns it."""
+    def start(self, row_id, run, launched, row_value, paused, epoch, check_inbox=False, since_tick_s=None):
+        """Start (or, for a live on-demand server, promote) the server of a row, under lease ``epoch``;
+        returns it. ``since_tick_s``: how long ago the row last ticked (its next tick keeps its schedule)."""
         server = self._servers.get(row_id)
         if server is not None:
             if launched and not server.launched:
-                server.launch(run, row_value, paused)
+                server.launch(run, row_value, paused, epoch, since_tick_s)
             if check_inbox:
                 server.notify_messages()
             return server
-        server = RowServer(self._node, row_id, run, launched, row_value, paused, check_inbox)
+        server = RowServer(self._node, row_id, run, launched, row_value, paused, epoch, check_inbox, since_tick_s)
         self._servers[row_id] = server
         server.rawlink(self._node.supervisor.on_exit)
         server.begin()

@@ -34,7 +34,7 @@ class Applied:
         self.more = more  # later messages were waiting behind this one
 
 
-def apply_next_message(node, row_id):
+def apply_next_message(node, row_id, epoch):
     """Apply the row's oldest message: an Applied, None when the inbox is empty, or DISCARDED."""
     message = None
     try:
@@ -44,14 +44,14 @@ def apply_next_message(node, row_id):
             if message is None:
                 return None
             params = effect(message["type"], message["body"])
-            params.update(row_id=row_id, node_id=node.id)
+            params.update(row_id=row_id, node_id=node.id, epoch=epoch)
             run_query(cur, "apply_message", params)
             row = cur.fetchone()
             if row is None:
                 raise Fenced()
     except POISON as exc:
         # Deterministic: retrying would fail the same way and block every message behind it.
-        discard(node, row_id, message, exc)
+        discard(node, row_id, epoch, message, exc)
         return DISCARDED
     return Applied(message["id"], message["type"], message["reply_to"], row, message["more"])
 
@@ -59,10 +59,10 @@ def apply_next_message(node, row_id):
 DISCARDED = object()
 
 
-def discard(node, row_id, message, error):
+def discard(node, row_id, epoch, message, error):
     log.error("greenrow.message.discarded row=%s message=%s type=%s error=%s",
               row_id, message["id"], message["type"], str(error).strip())
-    if node.pool.fetch_one("discard_message", {"message_id": message["id"], "node_id": node.id}) is None:
+    if node.pool.fetch_one("discard_message", {"message_id": message["id"], "node_id": node.id, "epoch": epoch}) is None:
         raise Fenced()
     node.telemetry.bump("messages_discarded")
     if message["reply_to"]:

@@ -30,6 +30,7 @@ import gevent
 from gevent import Greenlet, get_hub
 from greenlet import greenlet as RawGreenlet
 
+from greenlets.db.pool import UNAVAILABLE
 from greenlets.messages import CrashRequested
 from greenlets.row_inbox import DISCARDED, Fenced, apply_next_message, reply_for
 
@@ -47,6 +48,12 @@ _NEVER = object()
 _STILL_SERVING = partial(operator.is_not, LEAVE)
 
 FIRST_TICK_JITTER_S = 0.05
+# A row's ticks are at least this share of tick_ms apart: the schedule is a fixed rate (lateness does
+# not add up), but after a tick later than the rest of tick_ms allows (a database outage, a stall),
+# the next one is put back rather than sent at once to catch up.
+MIN_TICK_SPACING = 0.9
+# A server whose inbox could not be read (the database is unavailable) tries again this much later.
+INBOX_RETRY_S = 0.5
 
 
 class RunInfo:
@@ -61,11 +68,11 @@ class RunInfo:
 
 
 class RowServer(Greenlet):
-    __slots__ = ("node", "row_id", "run_info", "launched", "row_value", "paused", "next_due", "exit_reason",
-                 "_items", "_parked", "_started", "_wake_scheduled", "_tick_in_flight", "_tick_due", "_timer",
-                 "_left_mid_inbox")
+    __slots__ = ("node", "row_id", "run_info", "launched", "row_value", "paused", "epoch", "next_due",
+                 "exit_reason", "_items", "_parked", "_started", "_wake_scheduled", "_tick_in_flight", "_tick_due",
+                 "_timer", "_retry", "_left_mid_inbox")
 
-    def __init__(self, node, row_id, run, launched, row_value, paused, check_inbox=False):
+    def __init__(self, node, row_id, run, launched, row_value, paused, epoch, check_inbox=False, since_tick_s=None):
         Greenlet.__init__(self)  # its run callable is made when it first starts (see _wake)
         self.node = node
         self.row_id = row_id
@@ -73,6 +80,7 @@ class RowServer(Greenlet):
         self.launched = launched
         self.row_value = row_value
         self.paused = paused
+        self.epoch = epoch  # the lease epoch this server writes under (fencing)
         self.next_due = None
         self.exit_reason = None
         self._items = [MESSAGES] if check_inbox or not launched else []
@@ -82,9 +90,10 @@ class RowServer(Greenlet):
         self._tick_in_flight = False
         self._tick_due = False
         self._timer = None
+        self._retry = None
         self._left_mid_inbox = False
         if launched:
-            self._schedule_tick(first=True)
+            self._schedule_tick(first=True, since_tick_s=since_tick_s)
 
     def __str__(self):
         run_id = self.run_info.id if self.run_info else None
@@ -99,9 +108,10 @@ class RowServer(Greenlet):
     def notify_messages(self):
         self._post(MESSAGES)
 
-    def launch(self, run, row_value, paused):
+    def launch(self, run, row_value, paused, epoch, since_tick_s=None):
         """The monitor claimed this row while the server was live on demand: it starts ticking."""
         self.run_info = run
+        self.epoch = epoch
         if self.row_value is None:  # nothing applied yet; otherwise its own values are the newer ones
             self.row_value, self.paused = row_value, paused
         self._post(LAUNCH)
@@ -126,13 +136,22 @@ class RowServer(Greenlet):
         if value == 0:
             self._end(REACHED_ZERO, "done")
             return
-        self._schedule_tick(following=True)
+        self._schedule_tick(following=True, answered_at=committed_at)
         self._wake_soon()  # messages that waited for this tick
 
     def tick_failed(self, error):
-        """The group commit holding this server's tick failed: the server crashes (and is restarted)."""
+        """The group commit holding this server's tick failed. The database being unavailable is not a
+        crash: the tick may or may not have committed (its answer was lost), and the next one is
+        scheduled as usual (a value the server thinks is above 0 but is not is refused, and the server
+        leaves). Any other error crashes the server (and its supervisor restarts it)."""
         self._tick_in_flight = False
-        self._post(error)
+        if self.dead:
+            return
+        if isinstance(error, UNAVAILABLE):
+            self._schedule_tick(following=True, answered_at=time.monotonic())
+            self._wake_soon()
+        else:
+            self._post(error)
 
     def _end(self, item, reason):
         """The server's last event: a server whose greenlet never started (one that only ticked, the
@@ -176,8 +195,12 @@ class RowServer(Greenlet):
         try:
             reason = self._handle_items()
         except Fenced:
-            log.info("row %s: shard lease lost, server leaves", self.row_id)
+            log.debug("row %s: shard lease lost, server leaves", self.row_id)
             reason = "fenced"
+        except UNAVAILABLE as exc:  # the inbox could not be read or applied: not a crash, try again soon
+            self.node.database.failed("message", exc)
+            self._retry_inbox_later()
+            reason = None
         except BaseException:
             self._unregister()
             raise
@@ -217,7 +240,21 @@ class RowServer(Greenlet):
         if reason != "fenced" and (self._left_mid_inbox or MESSAGES in self._items):
             self.node.deliver(self.row_id)  # messages came after the one that ended this server
 
+    def _retry_inbox_later(self):
+        if self._retry is None:
+            self._retry = get_hub().loop.timer(INBOX_RETRY_S)
+            self._retry.start(self._retry_inbox)
+
+    def _retry_inbox(self):
+        self._retry.close()
+        self._retry = None
+        if not self.dead:
+            self._post(MESSAGES)
+
     def _unregister(self):
+        if self._retry is not None:
+            self._retry.close()
+            self._retry = None
         self._cancel_timer()
         self.node.registry.remove(self)
 
@@ -226,10 +263,13 @@ class RowServer(Greenlet):
     def _ticking(self):
         return self.launched and not self.paused and self.row_value
 
-    def _schedule_tick(self, first=False, following=False):
+    def _schedule_tick(self, first=False, following=False, answered_at=None, since_tick_s=None):
         """Set the timer for the next tick: ``tick_ms`` after the previous tick was due (a fixed rate,
-        so lateness does not add up), or after now when ticking (re)starts. It is only ever set once
-        the previous tick has committed, so a late tick is followed by the next one, never by two."""
+        so lateness does not add up), but never less than MIN_TICK_SPACING of tick_ms after the previous
+        tick's answer (``answered_at``); or, when ticking (re)starts, ``tick_ms`` after now, or after
+        the row's last tick ``since_tick_s`` ago (a row handed over from another node keeps its
+        schedule). It is only ever set once the previous tick has committed (or failed), so a late
+        tick is followed by the next one, never by two."""
         if not self._ticking():
             self.next_due = None
             self._tick_due = False
@@ -238,9 +278,12 @@ class RowServer(Greenlet):
         tick_s = self.run_info.tick_s
         if following and self.next_due is not None:
             self.next_due += tick_s
+            if answered_at is not None:
+                self.next_due = max(self.next_due, answered_at + tick_s * MIN_TICK_SPACING)
         else:
             jitter = random.uniform(0, min(FIRST_TICK_JITTER_S, tick_s / 10)) if first else 0.0
-            self.next_due = time.monotonic() + tick_s + jitter
+            wait_s = tick_s if since_tick_s is None else max(tick_s - since_tick_s, 0.0)
+            self.next_due = time.monotonic() + wait_s + jitter
         self._cancel_timer()
         self._timer = get_hub().loop.timer(max(self.next_due - time.monotonic(), 0.0))
         self._timer.start(self._tick_is_due)
@@ -270,7 +313,7 @@ class RowServer(Greenlet):
     def _drain_inbox(self):
         """Apply every message waiting in the row's inbox, oldest first; a reason to leave, or None."""
         while True:
-            applied = apply_next_message(self.node, self.row_id)
+            applied = apply_next_message(self.node, self.row_id, self.epoch)
             if applied is None:
                 return None
             if applied is DISCARDED:

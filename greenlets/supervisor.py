@@ -4,7 +4,11 @@
 ``max_seconds``; each restart waits a doubling backoff and reloads the row from the database. Past
 the limit the row is marked ``failed`` and stays so until a ``set`` message revives it.
 ``ServiceSupervisor`` keeps the node's own greenlets (tick writers, lease keeper, monitors, the row
-supervisor itself) running: a child that raises is logged and started again.
+supervisor itself) running: a child that raises is logged and started again, after a delay that grows
+with consecutive failures and starts over once the child has run for a while.
+
+The database being unavailable is not a crash: a restart or a failure that cannot be written waits
+and is tried again, without counting toward the row's restart intensity.
 """
 import logging
 import time
@@ -14,10 +18,15 @@ import gevent
 from gevent.event import Event
 from gevent.pool import Group
 
+from greenlets.db.pool import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
 SERVICE_RESTART_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+# A child that ran this long before it raised is restarted after the first delay again.
+SERVICE_HEALTHY_AFTER_S = 10.0
+# A restart (or a failure) that could not reach the database is tried again after this long.
+DATABASE_RETRY_S = 0.5
 
 
 class RowSupervisor:
@@ -82,9 +91,15 @@ class RowSupervisor:
         self._restarts.add(gevent.spawn_later(backoff, self._restart, server))
 
     def _fail(self, server, crashes):
+        try:
+            self._node.pool.fetch_one("fail_row", {"row_id": server.row_id, "node_id": self._node.id,
+                                                   "epoch": server.epoch})
+        except UNAVAILABLE as exc:
+            self._node.database.failed("row failure", exc)
+            self._restarts.add(gevent.spawn_later(DATABASE_RETRY_S, self._fail, server, crashes))
+            return
         self._recent.pop(server.row_id, None)
         self._restarting.discard(server.row_id)
-        self._node.pool.fetch_one("fail_row", {"row_id": server.row_id, "node_id": self._node.id})
         self._node.telemetry.bump("rows_failed")
         log.error("greenrow.row.failed row=%s crashes=%d within %ss, last=%r",
                   server.row_id, crashes, self._max_seconds, server.exception)
@@ -97,11 +112,11 @@ class RowSupervisor:
             return
         try:
             row = self._node.pool.fetch_one(
-                "count_restart", {"row_id": server.row_id, "node_id": self._node.id}, dicts=True)
-        except Exception as exc:
-            log.warning("row %s: restart could not reach the database (%s); retrying", server.row_id, exc)
-            self._crashed.append(server)
-            self._has_work.set()
+                "count_restart", {"row_id": server.row_id, "node_id": self._node.id, "epoch": server.epoch},
+                dicts=True)
+        except UNAVAILABLE as exc:  # not a new crash: the same restart, a little later
+            self._node.database.failed("row restart", exc)
+            self._restarts.add(gevent.spawn_later(DATABASE_RETRY_S, self._restart, server))
             return
         self._restarting.discard(server.row_id)
         launched = server.launched and row is not None and row["state"] == "active"
@@ -111,7 +126,7 @@ class RowSupervisor:
             return  # the shard lease is gone (the new owner runs this row), or the row failed meanwhile
         self._node.telemetry.bump("row_restarts")
         self._node.registry.start(server.row_id, server.run_info, launched, row["value"], row["paused"],
-                                  check_inbox=True)
+                                  server.epoch, check_inbox=True)
 
 
 class ServiceSupervisor:
@@ -132,7 +147,7 @@ class ServiceSupervisor:
     def _spawn(self, name, target, args, attempt, delay=0.0):
         greenlet = gevent.spawn_later(delay, target, *args) if delay else gevent.spawn(target, *args)
         greenlet.name = name
-        self._children[name] = (target, args, greenlet, attempt)
+        self._children[name] = (target, args, greenlet, attempt, time.monotonic() + delay)
         greenlet.rawlink(self._on_exit)
 
     def _on_exit(self, greenlet):
@@ -142,7 +157,9 @@ class ServiceSupervisor:
         if self.stopping or greenlet.successful():
             del self._children[greenlet.name]
             return
-        target, args, _, attempt = child
+        target, args, _, attempt, started = child
+        if time.monotonic() - started >= SERVICE_HEALTHY_AFTER_S:
+            attempt = 0
         delay = SERVICE_RESTART_DELAYS_S[min(attempt, len(SERVICE_RESTART_DELAYS_S) - 1)]
         log.error("greenrow.service.restart name=%s error=%r restart_in=%ss",
                   greenlet.name, greenlet.exception, delay)

@@ -54,6 +54,7 @@ class Telemetry:
         "messages_accepted", "messages_applied", "messages_discarded", "calls_timed_out",
         "row_servers_started", "row_servers_exited", "row_servers_crashed", "row_restarts", "rows_failed",
         "runs_created", "runs_finished", "runs_stopped", "service_restarts",
+        "database_errors", "database_outages", "orphan_rows_relaunched",
     )
 
     def __init__(self):

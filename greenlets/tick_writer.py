@@ -7,6 +7,10 @@ or its shard lease is no longer ours; a server knows its new value: value - step
 statement only returns the ids it did not apply, usually none). A server schedules its next tick only then,
 so every tick is still its own durable, fenced step. Writers hold their own connections, outside the
 request pool, so a long batch never makes an HTTP request wait for a connection.
+
+Each step's statement is its own transaction: when one fails, the servers of the steps committed
+before it are told their ticks committed, and only the others that theirs failed. A failure because
+the database is unavailable is reported once per batch (DatabaseHealth), not once per server.
 """
 import logging
 import time
@@ -15,6 +19,7 @@ import gevent
 import psycopg2.errors
 from gevent.event import Event
 
+from greenlets.db.pool import UNAVAILABLE
 from greenlets.db.queries import run_query
 
 log = logging.getLogger(__name__)
@@ -24,10 +29,12 @@ YIELD_EVERY = 500
 
 
 class TickWriter:
-    def __init__(self, pool, node_id, telemetry, batch_ms, batch_max):
+    def __init__(self, pool, node_id, telemetry, database, shards, batch_ms, batch_max):
         self._pool = pool
         self._node_id = node_id
         self._telemetry = telemetry
+        self._database = database
+        self._shards = shards
         self._batch_s = batch_ms / 1000.0
         self._batch_max = batch_max
         self._queued = []
@@ -71,24 +78,48 @@ class TickWriter:
                 self._idle.set()
 
     def _write(self, conn, batch):
-        """Commit one batch and answer its servers; returns the connection to use next (None if broken)."""
+        """Commit one batch, a statement per step, and answer its servers; returns the connection to
+        use next (None if broken)."""
+        by_step = {}
+        for server in batch:
+            by_step.setdefault(server.run_info.step, []).append(server)
+        groups = list(by_step.items())
+        started = time.monotonic()
+        committed = 0  # groups committed and answered
         try:
             if conn is None:
                 conn = self._pool.connect()
                 conn.autocommit = True  # each commit_ticks statement is its own transaction: one round trip
-            refused, committed_at = self._commit(conn, batch)
+            with conn.cursor() as cur:
+                for step, servers in groups:
+                    self._answer(servers, self._commit_step(cur, step, servers), started)
+                    committed += 1
         except Exception as exc:
-            log.error("tick batch of %d failed: %s", len(batch), exc)
+            if isinstance(exc, UNAVAILABLE):
+                self._database.failed("tick batch", exc)
+            else:
+                log.error("greenrow.tick.batch_failed steps=%d error=%s", len(groups) - committed, exc)
             if conn is not None:
                 conn.close()
-            for server in batch:
-                server.tick_failed(exc)
+            for _, servers in groups[committed:]:
+                for server in servers:
+                    server.tick_failed(exc)
             return None
-        for count, server in enumerate(batch, 1):
+        self._database.succeeded()
+        self._telemetry.bump("tick_batches")
+        self._telemetry.tick_batch_size.record(len(batch))
+        return conn
+
+    def _answer(self, servers, refused, started):
+        committed_at = time.monotonic()
+        telemetry = self._telemetry
+        telemetry.bump("ticks_committed", len(servers) - len(refused))
+        telemetry.bump("ticks_not_applied", len(refused))
+        telemetry.tick_commit.record((committed_at - started) * 1000.0)
+        for count, server in enumerate(servers, 1):
             server.tick_committed(server.row_id not in refused, committed_at)
             if count % YIELD_EVERY == 0:
                 gevent.sleep(0)  # let the hub serve requests in a big batch's answers
-        return conn
 
     def _next_batch(self):
         while not self._queued:
@@ -101,36 +132,24 @@ class TickWriter:
         self._in_flight += 1
         return batch
 
-    def _commit(self, conn, batch):
-        by_step = {}
-        for server in batch:
-            by_step.setdefault(server.run_info.step, []).append(server.row_id)
-        started = time.monotonic()
-        refused = set()
-        with conn.cursor() as cur:
-            for step, ids in by_step.items():  # each statement its own transaction (autocommit)
-                refused.update(self._commit_step(cur, step, _array_literal(ids)))
-        committed_at = time.monotonic()
-        telemetry = self._telemetry
-        telemetry.bump("tick_batches")
-        telemetry.bump("ticks_committed", len(batch) - len(refused))
-        telemetry.bump("ticks_not_applied", len(refused))
-        telemetry.tick_batch_size.record(len(batch))
-        telemetry.tick_commit.record((committed_at - started) * 1000.0)
-        return refused, committed_at
-
-    def _commit_step(self, cur, step, ids):
-        """Run commit_ticks for one step; returns the refused ids. A deadlock victim applied nothing: retry."""
+    def _commit_step(self, cur, step, servers):
+        """Run commit_ticks for one step's servers (its own transaction); returns the refused ids. A
+        deadlock victim applied nothing: retry."""
+        shards = self._shards
+        params = {"ids": _array_literal([server.row_id for server in servers]),
+                  "epochs": _array_literal([server.epoch for server in servers]),
+                  "shards": _array_literal({server.row_id % shards for server in servers}),
+                  "step": step, "node_id": self._node_id}
         for attempt in range(RETRIES_ON_DEADLOCK + 1):
             try:
-                run_query(cur, "commit_ticks", {"ids": ids, "step": step, "node_id": self._node_id})
-                return cur.fetchone()[0]
+                run_query(cur, "commit_ticks", params)
+                return set(cur.fetchone()[0])
             except psycopg2.errors.DeadlockDetected:
                 if attempt == RETRIES_ON_DEADLOCK:
                     raise
                 self._telemetry.bump("tick_batch_retries")
 
 
-def _array_literal(ids):
-    """A bigint[] as one text literal: several times cheaper to build than psycopg2's per-item adaptation."""
-    return "{" + ",".join(map(str, ids)) + "}"
+def _array_literal(numbers):
+    """An integer array as one text literal: several times cheaper to build than psycopg2's per-item adaptation."""
+    return "{" + ",".join(map(str, numbers)) + "}"

@@ -23,11 +23,20 @@ from greenlets.db.queries import PreparingConnection, run_query
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10
+# Client-side network timeouts on every connection (libpq; TCP only, unix sockets ignore them): a
+# silent network drop is noticed within about 20 s instead of the kernel's minutes.
+NETWORK_TIMEOUTS = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
+                    "tcp_user_timeout": 20000}
+# Errors that mean "the database cannot answer now" (gone, restarting, a connection cut, a statement or
+# lock timeout, no free connection): the operation may be tried again later. Not a bug of the caller.
 _BROKEN = (psycopg2.OperationalError, psycopg2.InterfaceError, gevent.GreenletExit, gevent.Timeout)
 
 
 class PoolTimeout(Exception):
     """No connection became free within the checkout timeout."""
+
+
+UNAVAILABLE = (psycopg2.OperationalError, psycopg2.InterfaceError, PoolTimeout)
 
 
 class Pool:
@@ -55,9 +64,14 @@ class Pool:
 
     def connect(self, **extra):
         """A new connection outside the pool (e.g. for LISTEN or migrations); the caller closes it."""
+        params = dict(NETWORK_TIMEOUTS, **extra)
         with gevent.Timeout(CONNECT_TIMEOUT_S, PoolTimeout(f"could not connect within {CONNECT_TIMEOUT_S} s")):
             return psycopg2.connect(self.dsn, options=self._options, application_name=self._application_name,
-                                    connection_factory=PreparingConnection, **_resolved_host(self.dsn), **extra)
+                                    connection_factory=PreparingConnection, **_resolved_host(self.dsn), **params)
+
+    def dedicated(self):
+        """A connection of the caller's own, outside the pool (see OwnConnection)."""
+        return OwnConnection(self)
 
     def acquire(self):
         if self.closed:
@@ -177,6 +191,59 @@ class Pool:
             self._free.pop().close()
         while self._waiters:
             self._waiters.popleft().set_exception(PoolTimeout("the connection pool is closed"))
+
+
+class OwnConnection:
+    """One connection kept by a long-lived service for itself (the lease keeper): never waits behind
+    HTTP requests for a pool connection. Opened at first use, dropped when broken, reopened next time."""
+
+    def __init__(self, pool):
+        self._pool = pool
+        self._conn = None
+
+    def __str__(self):
+        return f"<OwnConnection open={self._conn is not None}>"
+
+    @contextmanager
+    def transaction(self):
+        """A cursor in one transaction (commit on success, rollback on error)."""
+        with self._using(autocommit=False) as cur:
+            yield cur
+
+    @contextmanager
+    def statement(self):
+        """A cursor whose statements are each their own transaction (autocommit)."""
+        with self._using(autocommit=True) as cur:
+            yield cur
+
+    @contextmanager
+    def _using(self, autocommit):
+        if self._conn is None or self._conn.closed:
+            self._conn = self._pool.connect()
+        conn = self._conn
+        try:
+            conn.autocommit = autocommit
+            with conn.cursor() as cur:
+                yield cur
+            if not autocommit:
+                conn.commit()
+        except BaseException as exc:
+            if isinstance(exc, _BROKEN) or conn.closed:
+                self.close()
+            elif not autocommit:
+                try:
+                    conn.rollback()
+                except Exception:
+                    self.close()
+            raise
+
+    def close(self):
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # closing a broken connection may fail again; it is gone either way
+                pass
+            self._conn = None
 
 
 def _resolved_host(dsn):

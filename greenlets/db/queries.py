@@ -9,6 +9,7 @@ connection (tests, migrations) runs the query text as it is. ``QUERIES[name]`` i
 Statements over a batch of rows are the exception: they are planned at every call, for the batch
 they get (a prepared statement's generic plan does not know how many ids an array holds, and chose
 plans that made 3,000-row tick commits several times slower); their planning is per batch anyway.
+(claim_pending_rows is two statements sent at once, which PREPARE could not take anyway.)
 """
 import re
 from pathlib import Path
@@ -69,4 +70,4 @@ def run_query(cur, name, params=None):
 
 
 QUERIES = load(Path(__file__).with_name("queries.sql"))
-PREPARED = {name: Prepared(name, sql) for name, sql in QUERIES.items()}
+PREPARED = {name: Prepared(name, sql) for name, sql in QUERIES.items() if name not in PLANNED_EACH_CALL}

@@ -1,6 +1,23 @@
 -- Every runtime query of greenrow, each under a `-- name: NAME` header with one line saying what it
 -- does. Looked up by name through greenlets.db.queries. Parameters are psycopg2 %(name)s style.
--- "Fenced" means the statement only takes effect while this node holds the row's shard lease.
+--
+-- Fencing. "Fenced" means the statement only takes effect while this node holds the row's shard lease
+-- at the epoch the writer names (the epoch of the term in which its row server was started), and it
+-- takes that lease row FOR SHARE before it touches a row, keeping it locked until the statement's
+-- transaction commits. Why that is enough under READ COMMITTED:
+-- - a takeover changes the lease with an UPDATE (claim_free_shards, FOR UPDATE SKIP LOCKED): it skips
+--   a lease a writer holds FOR SHARE, so no takeover commits between a fenced write's check and its
+--   commit; the shard is taken at the next round, after the write;
+-- - a writer that reaches a lease row being changed by a takeover waits for it, and PostgreSQL then
+--   re-reads the committed lease (READ COMMITTED re-checks a locked row): the node or the epoch no
+--   longer match and the write does nothing;
+-- - the epoch, not only the node, is compared: a node that lost a shard and took it back (a new
+--   epoch) cannot commit a tick of a row server left over from its earlier term;
+-- - expiry is not part of the fence: a lease that expired but that nobody took yet is still safely
+--   this node's (nobody else can write for the shard until they take it, and taking it changes the
+--   epoch). Expiry only decides when others may take it (claim_free_shards).
+-- Every statement that locks lease rows locks them in shard order (ORDER BY shard FOR SHARE/UPDATE),
+-- and lease rows before rows, so fenced writes, renewals and releases never deadlock each other.
 
 -- name: meta_set_default
 -- Store a cluster-wide setting unless one is already stored; returns the stored value.
@@ -79,25 +96,51 @@ RETURNING id;
 
 -- name: claim_pending_rows
 -- Fenced: turn up to `limit` pending rows of a run in this node's shards into active ones, lowest ids
--- first, never taking the run's active rows (all nodes together) past max_concurrency. The run row is
--- locked first, so concurrent claims from several nodes count one after the other.
+-- first, never taking the run's active rows (all nodes together) past max_concurrency; returns each
+-- row with the lease epoch it was claimed under and how long ago it last ticked (a row handed over
+-- from another node keeps its schedule).
+-- Two statements in one round trip, which PostgreSQL runs as one transaction: the first locks the run
+-- row, so claims from every node for a run take turns; the second counts the active rows with a
+-- snapshot taken after that lock was granted, so it sees every claim committed before it (in a single
+-- statement the count would come from a snapshot taken before the wait, and miss the rows a peer's
+-- claim had just made active: the cap was exceeded by half). Nothing else makes a row active, so the
+-- count plus what this claim takes never exceeds max_concurrency. The run's status is read after the
+-- lock too, so a run stopped meanwhile launches nothing.
+SELECT 1 FROM runs WHERE id = %(run_id)s FOR UPDATE;
 WITH run AS (
-    SELECT id, max_concurrency FROM runs WHERE id = %(run_id)s AND status = 'running' FOR UPDATE),
+    SELECT id, max_concurrency FROM runs WHERE id = %(run_id)s AND status = 'running'),
 free AS (
     SELECT GREATEST(run.max_concurrency
                     - (SELECT count(*) FROM rows WHERE run_id = run.id AND state = 'active'), 0) AS slots
-      FROM run)
-UPDATE rows SET state = 'active'
- WHERE id IN (
-    SELECT r.id
-      FROM rows r
-      JOIN shard_leases l ON l.shard = r.shard
-     WHERE r.run_id = %(run_id)s AND r.state = 'pending'
-       AND l.node_id = %(node_id)s AND l.expires_at > now()
-     ORDER BY r.id
+      FROM run),
+lease AS MATERIALIZED (
+    SELECT shard, epoch FROM shard_leases WHERE node_id = %(node_id)s ORDER BY shard FOR SHARE)
+UPDATE rows r SET state = 'active', epoch = lease.epoch
+  FROM lease
+ WHERE r.shard = lease.shard AND r.id IN (
+    SELECT p.id
+      FROM rows p
+     WHERE p.run_id = %(run_id)s AND p.state = 'pending' AND p.shard IN (SELECT shard FROM lease)
+     ORDER BY p.id
      LIMIT LEAST(%(limit)s, (SELECT coalesce(max(slots), 0) FROM free))
-       FOR UPDATE OF r SKIP LOCKED)
-RETURNING id, value, paused;
+       FOR UPDATE OF p SKIP LOCKED)
+RETURNING r.id, r.value, r.paused, r.epoch, extract(epoch FROM clock_timestamp() - r.last_tick_at)::float8;
+
+-- name: count_active_rows
+-- How many rows of a run are active in the given shards (a monitor's check for rows with no server).
+SELECT count(*) FROM rows WHERE run_id = %(run_id)s AND state = 'active' AND shard = ANY(%(shards)s::integer[]);
+
+-- name: active_rows
+-- The rows of a run active in the given shards.
+SELECT id FROM rows WHERE run_id = %(run_id)s AND state = 'active' AND shard = ANY(%(shards)s::integer[]);
+
+-- name: reset_orphan_rows
+-- Fenced: active rows of this node's shards whose server is gone go back to pending, to be claimed
+-- and launched again; returns the ids reset.
+UPDATE rows r SET state = 'pending'
+  FROM (SELECT shard FROM shard_leases WHERE node_id = %(node_id)s ORDER BY shard FOR SHARE) AS lease
+ WHERE r.id = ANY(%(ids)s::bigint[]) AND r.shard = lease.shard AND r.state = 'active'
+RETURNING r.id;
 
 -- name: row_view
 -- A row as GET /rows/<id> shows it, with the number of messages waiting in its inbox and its lease
@@ -120,18 +163,24 @@ SELECT target.*, asking.asked,
                     false) AS asked) AS asking;
 
 -- name: commit_ticks
--- Fenced group commit: one tick of `step` for each listed row that is active, unpaused and above 0;
--- returns the ids it did not apply (usually none). Ids as an array probed through the primary key;
--- the held shards read once per statement.
-WITH ticked AS (
+-- Fenced group commit: one tick of `step` for each listed row (ids[i], ticked by a row server of lease
+-- epoch epochs[i]) that is active, unpaused and above 0; returns the ids it did not apply (usually
+-- none). The lease rows this node holds are locked FOR SHARE first, in shard order (see the top of
+-- this file); a row is ticked only if its shard's lease is this node's at the server's epoch.
+WITH lease AS MATERIALIZED (
+    SELECT shard, epoch FROM shard_leases
+     WHERE node_id = %(node_id)s AND shard = ANY(%(shards)s::integer[])
+     ORDER BY shard FOR SHARE),
+ticked AS (
     UPDATE rows r
        SET value = GREATEST(r.value - %(step)s, 0),
            ticks = r.ticks + 1,
-           last_tick_at = now(),
+           last_tick_at = clock_timestamp(),  -- not now(), the statement's start: a big batch takes a while
+           epoch = t.epoch,
            state = CASE WHEN r.value <= %(step)s THEN 'done' ELSE r.state END
-     WHERE r.id = ANY(%(ids)s::bigint[]) AND r.value > 0 AND NOT r.paused AND r.state = 'active'
-       AND r.shard = ANY(ARRAY(SELECT l.shard FROM shard_leases l
-                                WHERE l.node_id = %(node_id)s AND l.expires_at > now()))
+      FROM unnest(%(ids)s::bigint[], %(epochs)s::bigint[]) AS t(id, epoch), lease
+     WHERE r.id = t.id AND lease.shard = r.shard AND lease.epoch = t.epoch
+       AND r.value > 0 AND NOT r.paused AND r.state = 'active'
     RETURNING r.id)
 SELECT coalesce(array_agg(id), '{}') FROM (
     SELECT unnest(%(ids)s::bigint[]) AS id EXCEPT SELECT id FROM ticked) AS refused;
@@ -155,30 +204,35 @@ SELECT inserted.id, target.owner,
 
 -- name: discard_message
 -- Fenced: remove a message whose effect cannot be applied (a poison message), so the ones behind it can be.
-DELETE FROM messages m USING shard_leases l
- WHERE m.id = %(message_id)s AND l.shard = m.shard AND l.node_id = %(node_id)s AND l.expires_at > now()
+DELETE FROM messages m
+ WHERE m.id = %(message_id)s AND greenrow_fence(m.shard, %(node_id)s, %(epoch)s)
 RETURNING m.id;
 
 -- name: take_next_message
 -- Remove the oldest message of a row's inbox (the caller applies it in the same transaction);
--- `more` says whether later messages were already waiting behind it.
+-- `more` says whether later messages were already waiting behind it. Not SKIP LOCKED: when another
+-- session holds the oldest message (an earlier owner applying it, whose fenced apply will fail and
+-- roll back), this waits for it rather than apply the next one first (messages of a row apply in
+-- arrival order); once that session ends, a message it removed is passed over and the next oldest is
+-- taken (PostgreSQL locks the rows of ORDER BY ... LIMIT 1 FOR UPDATE one at a time, below the limit).
 DELETE FROM messages
- WHERE id = (SELECT id FROM messages WHERE row_id = %(row_id)s ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+ WHERE id = (SELECT id FROM messages WHERE row_id = %(row_id)s ORDER BY id LIMIT 1 FOR UPDATE)
 RETURNING id, type, body, reply_to,
           EXISTS (SELECT 1 FROM messages later WHERE later.row_id = %(row_id)s AND later.id > messages.id) AS more;
 
 -- name: apply_message
 -- Fenced: a message's effect on its row; set_value/add/paused/stop/revive say what changes.
--- The value stays within 0 .. 2147483647 (the column is a 32-bit integer).
+-- The value stays within 0 .. 2147483647 (the column is a 32-bit integer). The row is locked FOR NO
+-- KEY UPDATE (not FOR UPDATE), so casts inserting messages for it (whose foreign key check takes FOR
+-- KEY SHARE) do not wait for the apply.
 WITH target AS (
     SELECT r.id, LEAST(GREATEST(COALESCE(%(set_value)s, r.value)::bigint + %(add)s, 0), 2147483647)::integer
                AS new_value,
            run.status = 'running' AS run_running
       FROM rows r
       JOIN runs run ON run.id = r.run_id
-      JOIN shard_leases l ON l.shard = r.shard
-     WHERE r.id = %(row_id)s AND l.node_id = %(node_id)s AND l.expires_at > now()
-       FOR UPDATE OF r)
+     WHERE r.id = %(row_id)s AND greenrow_fence(r.shard, %(node_id)s, %(epoch)s)
+       FOR NO KEY UPDATE OF r)
 UPDATE rows r
    SET value = t.new_value,
        paused = COALESCE(%(paused)s, r.paused),
@@ -196,21 +250,19 @@ RETURNING r.id, r.run_id, r.value, r.state, r.paused, r.ticks, r.restarts, r.las
 -- name: count_restart
 -- Fenced: count one restart of a row's server and return the state it restarts from (none if it failed).
 UPDATE rows r SET restarts = r.restarts + 1
-  FROM shard_leases l
- WHERE r.id = %(row_id)s AND r.state <> 'failed'
-   AND l.shard = r.shard AND l.node_id = %(node_id)s AND l.expires_at > now()
+ WHERE r.id = %(row_id)s AND r.state <> 'failed' AND greenrow_fence(r.shard, %(node_id)s, %(epoch)s)
 RETURNING r.id, r.value, r.state, r.paused;
 
 -- name: fail_row
 -- Fenced: the row's server crashed past its restart limit; it stays failed until a set revives it.
 UPDATE rows r SET state = 'failed'
-  FROM shard_leases l
- WHERE r.id = %(row_id)s AND l.shard = r.shard AND l.node_id = %(node_id)s AND l.expires_at > now()
+ WHERE r.id = %(row_id)s AND greenrow_fence(r.shard, %(node_id)s, %(epoch)s)
 RETURNING r.id;
 
 -- name: rows_with_messages
--- Rows of the given shards whose inbox holds messages (catch-up after a restart or a missed wake-up).
-SELECT DISTINCT row_id FROM messages WHERE shard = ANY(%(shards)s);
+-- Rows of the given shards whose inbox holds messages (catch-up after a restart or a missed wake-up),
+-- at most `limit`, those waiting longest first (a later sweep takes the rest).
+SELECT row_id FROM messages WHERE shard = ANY(%(shards)s) GROUP BY row_id ORDER BY min(id) LIMIT %(limit)s;
 
 -- name: heartbeat_node
 -- Refresh this node's heartbeat and live row server count (re-registering it if it was swept).
@@ -245,7 +297,8 @@ SELECT g FROM generate_series(0, %(shards)s - 1) AS g
 ON CONFLICT (shard) DO NOTHING;
 
 -- name: claim_free_shards
--- Take up to `limit` shards whose lease is free or expired; returns them with their new epoch.
+-- Take up to `limit` shards whose lease is free or expired; returns them with their new epoch. SKIP
+-- LOCKED passes over a lease a fenced write holds FOR SHARE (it is taken at a later round).
 UPDATE shard_leases SET node_id = %(node_id)s, epoch = epoch + 1,
                         expires_at = now() + make_interval(secs => %(ttl_ms)s / 1000.0)
  WHERE shard IN (
@@ -261,21 +314,39 @@ RETURNING shard, epoch;
 UPDATE rows SET state = 'pending' WHERE shard = ANY(%(shards)s) AND state = 'active';
 
 -- name: renew_leases
--- Extend every lease this node still holds; returns the shards held.
-UPDATE shard_leases SET expires_at = now() + make_interval(secs => %(ttl_ms)s / 1000.0)
- WHERE node_id = %(node_id)s AND expires_at > now()
-RETURNING shard;
+-- Extend every lease this node still holds; returns the shards held with their epochs. A lease that
+-- expired but that no other node took is still this node's (its epoch is unchanged, see the top of
+-- this file) and is renewed; one another node took is not. Locks in shard order; clock_timestamp(),
+-- not now(): the statement runs in autocommit on the lease keeper's own connection anyway.
+UPDATE shard_leases SET expires_at = clock_timestamp() + make_interval(secs => %(ttl_ms)s / 1000.0)
+ WHERE shard IN (SELECT shard FROM shard_leases WHERE node_id = %(node_id)s ORDER BY shard FOR UPDATE)
+   AND node_id = %(node_id)s
+RETURNING shard, epoch;
 
 -- name: release_leases
 -- Give up some (or, with shards NULL, all) of this node's leases at once, for a peer to take them now;
 -- the active rows of those shards go back to pending (their servers were stopped first).
 WITH mine AS (
     UPDATE shard_leases SET node_id = NULL, expires_at = '-infinity'
-     WHERE node_id = %(node_id)s AND (%(shards)s::integer[] IS NULL OR shard = ANY(%(shards)s::integer[]))
+     WHERE shard IN (SELECT shard FROM shard_leases
+                      WHERE node_id = %(node_id)s
+                        AND (%(shards)s::integer[] IS NULL OR shard = ANY(%(shards)s::integer[]))
+                      ORDER BY shard FOR UPDATE)
+       AND node_id = %(node_id)s
     RETURNING shard)
 UPDATE rows SET state = 'pending'
   FROM mine
  WHERE rows.shard = mine.shard AND rows.state = 'active';
+
+-- name: cluster_balance
+-- Readiness: how many nodes are live, and whether they hold every shard between them, each within one
+-- of the others (the shares the lease keepers converge to).
+WITH live AS (
+    SELECT n.id, (SELECT count(*) FROM shard_leases l WHERE l.node_id = n.id AND l.expires_at > now()) AS held
+      FROM nodes n
+     WHERE n.heartbeat_at > now() - make_interval(secs => %(ttl_ms)s / 1000.0))
+SELECT count(*) AS live, coalesce(sum(held) = %(shards)s AND max(held) - min(held) <= 1, false) AS balanced
+  FROM live;
 
 -- name: database_now
 -- Readiness probe: the database answers.

@@ -87,13 +87,15 @@ def test_casts_accepted_before_a_worker_is_killed_mid_apply_are_applied_exactly_
 
 def test_casts_accepted_while_no_live_node_owns_the_row_are_applied_once_its_lease_is_taken_over(
         make_service, db):
-    ttl = {"GREENROW_LEASE_TTL_MS": "3000"}  # long enough to send every cast before the lease expires
+    ttl = {"GREENROW_LEASE_TTL_MS": "6000"}  # long enough to start the peer and send every cast before it expires
     owner = make_service(env=ttl)
     row_id = paused_row(owner, start_value=10)
-    peer = make_service(env=ttl)
-    assert peer.json("/metrics")["shards_held"] == 0  # the owner holds every shard
-
     owner.kill()  # SIGKILL master and worker: nobody serves the row until its lease expires
+    # The peer runs but is not ready (/readyz waits for balanced shards, and the dead owner's leases
+    # have not expired): it takes requests all the same.
+    peer = make_service(env=ttl, start=False).start(wait_ready=False)
+    wait_until(lambda: peer.json("/metrics")["running"], 10, message="the peer's node never ran")
+    assert peer.json("/metrics")["shards_held"] == 0  # the owner holds every shard
     for _ in range(CASTS):
         send(peer, row_id, {"type": "incr", "by": 1})
     assert peer.json("/metrics")["shards_held"] == 0, "the casts must arrive while no live node owns the row"

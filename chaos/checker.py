@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from chaos import audit
 from chaos.injectors import DROPS_REQUESTS
-from chaos.violations import Violation
+from chaos.violations import Violation, clock
 from chaos.workload import LEDGER_START
 
 RESUME_WINDOW_S = 120.0
@@ -26,7 +26,7 @@ RESUME_WINDOW_S = 120.0
 class Findings:
     violations: list = field(default_factory=list)
     figures: dict = field(default_factory=dict)
-    recoveries: list = field(default_factory=list)   # (fault kind, seconds or None)
+    recoveries: list = field(default_factory=list)   # (Fault, seconds or None)
 
     def add(self, violations):
         self.violations += violations
@@ -68,7 +68,7 @@ def check_acknowledged_messages(operations, applied):
     """Every message the service acknowledged (with its id) was applied: none lost, none left queued."""
     applied_ids = {record["message_id"] for records in applied.values() for record in records}
     return [Violation("lost_message", f"{op.kind} message {op.message_id} to row {op.row_id} acknowledged "
-                                      f"({op.status}) at {_at(op.end)} was never applied")
+                                      f"({op.status}) at {clock(op.end)} was never applied")
             for op in operations
             if op.kind != "read" and op.outcome == "accepted" and op.message_id not in applied_ids]
 
@@ -113,7 +113,7 @@ def check_reads(operations):
             continue
         for bit in _bits(op.value - LEDGER_START):
             if sent_at.get((op.row_id, bit), float("inf")) > op.end:
-                violations.append(Violation("phantom_read", f"{op.kind} of row {op.row_id} at {_at(op.end)} saw +{bit}, "
+                violations.append(Violation("phantom_read", f"{op.kind} of row {op.row_id} at {clock(op.end)} saw +{bit}, "
                                                             f"not sent by then (value {op.value})"))
         if op.kind == "call" and op.status == 200 and not op.value & op.incr:
             violations.append(Violation("call_reply", f"call +{op.incr} to row {op.row_id}: reply value {op.value} "
@@ -139,13 +139,13 @@ def check_cap(sampler):
     for at, run_id, active, cap in sampler.breaches:
         if active > worst.get(run_id, (0, 0, 0))[1]:
             worst[run_id] = (at, active, cap)
-    return [Violation("cap_breach", f"run {run_id}: {active} rows active at {_at(at)}, max_concurrency {cap} "
+    return [Violation("cap_breach", f"run {run_id}: {active} rows active at {clock(at)}, max_concurrency {cap} "
                                     f"({sum(1 for b in sampler.breaches if b[1] == run_id)} samples over the cap)")
             for run_id, (at, active, cap) in sorted(worst.items())]
 
 
 def recoveries(conn, faults, operations):
-    """(kind, seconds from the fault's end until ticks flow on every shard that ticked before it and a request
+    """(fault, seconds from its end until ticks flow on every shard that ticked before it and a request
     succeeds again); None when neither could be seen."""
     found = []
     for fault in faults:
@@ -154,7 +154,7 @@ def recoveries(conn, faults, operations):
         answered = [op.end - healed for op in operations
                     if op.outcome == "accepted" and op.start >= healed and op.end - healed < RESUME_WINDOW_S]
         seen = [s for s in (resume_s, min(answered, default=None)) if s is not None]
-        found.append((fault.kind, max(seen) if seen else None))
+        found.append((fault, max(seen) if seen else None))
     return found
 
 
@@ -178,12 +178,8 @@ def _timestamp(wall):
     return datetime.fromtimestamp(wall, tz=timezone.utc)
 
 
-def _at(wall):
-    return _timestamp(wall).strftime("%H:%M:%S.%f")[:-3]
-
-
 def _op(op):
     if op is None:
         return "no such operation"
-    return (f"{op.kind} row={op.row_id} incr={op.incr} {_at(op.start)}-{_at(op.end)} status={op.status} "
+    return (f"{op.kind} row={op.row_id} incr={op.incr} {clock(op.start)}-{clock(op.end)} status={op.status} "
             f"code={op.code} outcome={op.outcome} message_id={op.message_id}")

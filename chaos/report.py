@@ -1,6 +1,8 @@
 """The chaos run's table and its violation lines, as printed at the end of a run."""
 import statistics
 
+from chaos.violations import clock
+
 LISTED_PER_INVARIANT = 20
 
 # The table's invariant rows: a label and the violation kinds it counts.
@@ -38,8 +40,9 @@ def render(seed, findings):
     rows.append(("tracebacks in the instances' logs", str(figures.get("tracebacks", 0))))
     width = max(len(label) for label, _ in rows)
     lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
-    lines += ["", "recovery by fault: " + ", ".join(
-        f"{kind} {_seconds(s)}" for kind, s in findings.recoveries) if findings.recoveries else ""]
+    lines += ["", "faults (start - end, what, recovery):"]
+    lines += [f"  {clock(fault.started_at)} - {clock(fault.ended_at)}  {fault.kind}: {fault.detail}; "
+              f"recovered in {_seconds(seconds)}" for fault, seconds in findings.recoveries]
     lines += _listed(findings.violations)
     lines.append("")
     lines.append(f"{len(findings.violations)} violations" if findings.violations else "no violations")

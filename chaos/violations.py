@@ -1,5 +1,6 @@
 """What every check returns: violations, each one line naming the invariant and what broke it."""
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 
 @dataclass(frozen=True)
@@ -14,3 +15,8 @@ class Violation:
 def describe(record, keys):
     """key=value pairs of a record (a dict), in the given order, for a violation's detail."""
     return " ".join(f"{key}={record[key]}" for key in keys)
+
+
+def clock(wall):
+    """A time.time() instant as UTC HH:MM:SS.mmm, as the audit's timestamps read."""
+    return datetime.fromtimestamp(wall, tz=timezone.utc).strftime("%H:%M:%S.%f")[:-3]

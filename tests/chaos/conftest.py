@@ -42,11 +42,13 @@ class Planted:
             self._as_node[node_id] = conn
         return self._as_node[node_id]
 
-    def tick(self, row_id, node_id="a"):
+    def tick(self, row_id, node_id="a", epoch=None):
+        """One tick as node_id commits it, naming `epoch` (by default the shard lease's, as a fenced write does)."""
         with self.as_node(node_id).cursor() as cur:
             cur.execute("""UPDATE rows SET ticks = ticks + 1, value = GREATEST(value - 1, 0),
-                                  state = CASE WHEN value <= 1 THEN 'done' ELSE state END
-                            WHERE id = %s""", (row_id,))
+                                  state = CASE WHEN value <= 1 THEN 'done' ELSE state END,
+                                  epoch = coalesce(%s, (SELECT epoch FROM shard_leases l WHERE l.shard = rows.shard))
+                            WHERE id = %s""", (epoch, row_id))
 
     def backdate_ticks(self, seconds_apart=1.0):
         """Spread each row's audited ticks seconds_apart (the last one stays where it is): time passing."""

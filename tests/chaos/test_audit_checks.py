@@ -67,8 +67,7 @@ def test_a_tick_on_an_expired_lease_is_reported(planted):
 
 def test_a_tick_written_in_another_epoch_than_the_lease_is_reported(planted):
     run_id = planted.run(rows=1)
-    planted.tick(1, node_id="a")
-    planted.execute("UPDATE tick_audit SET writer_epoch = 7")  # what rows.epoch (migration 003) would carry
+    planted.tick(1, node_id="a", epoch=7)
     violations = audit.check_tick_fencing(planted.conn, [run_id])
     assert invariants(violations) == ["tick_unfenced"] and "writer_epoch=7" in violations[0].detail
 

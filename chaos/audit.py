@@ -49,11 +49,16 @@ def check_tick_numbers(conn, run_ids):
 
 
 def check_tick_fencing(conn, run_ids):
-    """Every tick was committed by the shard's lease holder, in its epoch, before its lease expired."""
+    """Every tick was committed by the shard's lease holder in its epoch (or, without epochs, before expiry)."""
     records = _fetch(conn, "ticks_outside_lease", {"run_ids": list(run_ids)})
     return _report("tick_unfenced", records,
                    ["row_id", "tick", "shard", "node_id", "writer_epoch", "lease_node_id", "lease_epoch",
                     "lease_expires_at", "statement_now", "committed_at"])
+
+
+def ticks_on_expired_lease(conn, run_ids):
+    """How many ticks the holder committed in its epoch past its lease's expiry (a figure, not a violation)."""
+    return _fetch(conn, "ticks_on_expired_lease", {"run_ids": list(run_ids)})[0]["ticks"]
 
 
 def check_finished_rows(conn, run_ids):
@@ -99,7 +104,7 @@ def check_ticks(conn, run_ids, tick_ms):
 
 
 
-def tick_recovery(conn, started_at, ended_at):
-    """(seconds until every shard ticking before the fault ticked again after it, shards that did not)."""
-    record = _fetch(conn, "tick_recovery", {"started_at": started_at, "ended_at": ended_at})[0]
+def tick_recovery(conn, started_at, ended_at, tick_ms):
+    """(seconds from a fault's end until every row ticking at its start ticked again, rows that never did)."""
+    record = _fetch(conn, "tick_recovery", {"started_at": started_at, "ended_at": ended_at, "tick_ms": tick_ms})[0]
     return record["resume_s"], record["never_resumed"]

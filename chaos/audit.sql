@@ -136,17 +136,30 @@ HAVING count(*) > 1
  ORDER BY row_id, tick;
 
 -- name: ticks_outside_lease
--- Ticks committed by a node that did not hold the shard's lease as committed at that moment (another
--- holder, another epoch, or a lease expired before the statement began). Catches an unfenced write: a
--- statement that waited on a row lock across a takeover, a renewal of an expired lease, a paused node.
+-- Ticks committed by a node that did not hold the shard's lease as committed at that moment: another
+-- holder, or another epoch than the one the writer named (rows.epoch, migration 003). Catches an unfenced
+-- write: a statement that waited on a row lock across a takeover, a paused node writing after SIGCONT.
+-- A writer that names no epoch is fenced by expiry alone, so for it a lease expired before the statement
+-- began is a violation too. With epochs, a lease past its expiry that nobody has taken over is still the
+-- writer's epoch (a takeover bumps the epoch, and waits for the writer's FOR SHARE lock on the lease
+-- row), so no second node can commit for that shard: counted by ticks_on_expired_lease, not reported.
 SELECT row_id, tick, shard, node_id, writer_epoch, lease_node_id, lease_epoch, lease_expires_at,
        statement_now, committed_at
   FROM tick_audit a
  WHERE row_id IN (SELECT id FROM rows WHERE run_id = ANY(%(run_ids)s))
    AND (node_id IS DISTINCT FROM lease_node_id
         OR (writer_epoch IS NOT NULL AND writer_epoch IS DISTINCT FROM lease_epoch)
-        OR lease_expires_at <= statement_now)
+        OR (writer_epoch IS NULL AND lease_expires_at <= statement_now))
  ORDER BY committed_at;
+
+-- name: ticks_on_expired_lease
+-- Ticks by the lease holder in its epoch after its lease's expiry (nobody had taken the shard yet): a
+-- lease keeper that fell behind. Safe under epoch fencing (see ticks_outside_lease); a figure of the run.
+SELECT count(*) AS ticks, count(DISTINCT node_id) AS nodes
+  FROM tick_audit
+ WHERE row_id IN (SELECT id FROM rows WHERE run_id = ANY(%(run_ids)s))
+   AND writer_epoch IS NOT NULL AND node_id = lease_node_id AND writer_epoch = lease_epoch
+   AND lease_expires_at <= statement_now;
 
 -- name: ticks_per_row
 -- Each row of the given runs with its end state and its audited ticks, for the end-of-run check.
@@ -187,15 +200,19 @@ SELECT row_id, message_id, type, body, node_id, deleted_at
  ORDER BY row_id, commit_order;
 
 -- name: tick_recovery
--- After a fault: how long until every shard that was ticking just before it ticked again (seconds from
--- the fault's end to the last such shard's first tick), and how many such shards never ticked again.
-WITH ticking AS (
-    SELECT DISTINCT shard FROM tick_audit
-     WHERE committed_at BETWEEN %(started_at)s - interval '2 seconds' AND %(started_at)s),
+-- After a fault: seconds from its end until every row that was ticking when it began (a tick within
+-- the last 1.5 tick_ms, with ticks still to come) has ticked again, and how many of them never did.
+-- Even a row the fault did not touch takes up to tick_ms to tick again: that is the figure's floor.
+WITH in_flight AS (
+    SELECT DISTINCT ON (row_id) row_id, tick FROM tick_audit
+     WHERE committed_at <= %(started_at)s AND value > 0
+       AND committed_at > %(started_at)s - make_interval(secs => 1.5 * %(tick_ms)s / 1000.0)
+     ORDER BY row_id, tick DESC),
 resumed AS (
-    SELECT shard, min(committed_at) AS first_tick FROM tick_audit
-     WHERE committed_at > %(ended_at)s AND committed_at < %(ended_at)s + interval '120 seconds'
-     GROUP BY shard)
-SELECT extract(epoch FROM max(resumed.first_tick) - %(ended_at)s)::float AS resume_s,
-       count(*) FILTER (WHERE resumed.first_tick IS NULL) AS never_resumed
-  FROM ticking LEFT JOIN resumed USING (shard);
+    SELECT f.row_id, min(a.committed_at) AS first_tick
+      FROM in_flight f LEFT JOIN tick_audit a ON a.row_id = f.row_id AND a.tick > f.tick
+                                              AND a.committed_at > %(ended_at)s
+     GROUP BY f.row_id)
+SELECT extract(epoch FROM max(first_tick) - %(ended_at)s)::float AS resume_s,
+       count(*) FILTER (WHERE first_tick IS NULL) AS never_resumed
+  FROM resumed;

@@ -8,8 +8,8 @@
     reads       a read never shows a cast that had not been sent yet
     HTTP        no 5xx but 503 (the load balancer's 502/504 only while a fault could cut a request off)
     cap         the sampler never saw more active rows than max_concurrency
-    recovery    per fault: seconds from its end until the shards ticking before it tick again and a
-                request succeeds again (a figure, not an invariant)
+    recovery    per fault: seconds from its end until every row ticking at its start ticked again and a
+                request succeeded again (a figure, not an invariant)
 """
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -52,8 +52,9 @@ def check_everything(conn, *, runs, tick_ms, ledger, operations, sampler, faults
     findings.add(check_reads(operations))
     findings.add(check_http(operations, faults))
     findings.add(check_cap(sampler))
-    findings.recoveries = recoveries(conn, faults, operations)
+    findings.recoveries = recoveries(conn, faults, operations, tick_ms)
     findings.figures = figures(operations, sampler, faults, log_lines)
+    findings.figures["ticks_on_expired_lease"] = audit.ticks_on_expired_lease(conn, finished)
     return findings
 
 
@@ -144,13 +145,13 @@ def check_cap(sampler):
             for run_id, (at, active, cap) in sorted(worst.items())]
 
 
-def recoveries(conn, faults, operations):
-    """(fault, seconds from its end until ticks flow on every shard that ticked before it and a request
-    succeeds again); None when neither could be seen."""
+def recoveries(conn, faults, operations, tick_ms):
+    """(fault, seconds from its end until every row ticking at its start ticked again and a request
+    succeeded again); None when neither could be seen."""
     found = []
     for fault in faults:
         healed = fault.ended_at
-        resume_s, _ = audit.tick_recovery(conn, _timestamp(fault.started_at), _timestamp(healed))
+        resume_s, _ = audit.tick_recovery(conn, _timestamp(fault.started_at), _timestamp(healed), tick_ms)
         answered = [op.end - healed for op in operations
                     if op.outcome == "accepted" and op.start >= healed and op.end - healed < RESUME_WINDOW_S]
         seen = [s for s in (resume_s, min(answered, default=None)) if s is not None]

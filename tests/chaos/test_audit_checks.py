@@ -58,11 +58,31 @@ def test_a_tick_by_a_node_that_does_not_hold_the_lease_is_reported(planted):
     assert "node_id=intruder" in violations[0].detail and "lease_node_id=a" in violations[0].detail
 
 
-def test_a_tick_on_an_expired_lease_is_reported(planted):
+def test_a_tick_in_its_epoch_on_an_expired_lease_nobody_took_is_counted_not_reported(planted):
     run_id = planted.run(rows=1)
     planted.execute("UPDATE shard_leases SET expires_at = now() - interval '1 second'")
     planted.tick(1, node_id="a")
+    assert audit.check_tick_fencing(planted.conn, [run_id]) == []
+    assert audit.ticks_on_expired_lease(planted.conn, [run_id]) == 1
+
+
+def test_without_an_epoch_a_tick_on_an_expired_lease_is_reported(planted):
+    run_id = planted.run(rows=1)
+    planted.execute("UPDATE shard_leases SET expires_at = now() - interval '1 second'")
+    planted.tick(1, node_id="a")
+    planted.execute("UPDATE tick_audit SET writer_epoch = NULL")  # a product fenced by expiry alone
     assert invariants(audit.check_tick_fencing(planted.conn, [run_id])) == ["tick_unfenced"]
+
+
+def test_recovery_is_the_time_until_every_row_ticking_at_a_faults_start_ticked_again(planted):
+    run_id = planted.run(rows=2)
+    finish_cleanly(planted, run_id, rows=2, ticks=2)  # both rows one tick short of 0, their last tick now
+    started, ended = planted.value("SELECT clock_timestamp()"), planted.value("SELECT clock_timestamp()")
+    planted.tick(1)
+    planted.execute("UPDATE tick_audit SET committed_at = %s + interval '3 seconds' WHERE row_id = 1 AND tick = 3",
+                    (ended,))
+    resume_s, never_resumed = audit.tick_recovery(planted.conn, started, ended, tick_ms=1000)
+    assert round(resume_s, 3) == 3.0 and never_resumed == 1  # row 2 never ticked again
 
 
 def test_a_tick_written_in_another_epoch_than_the_lease_is_reported(planted):

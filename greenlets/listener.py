@@ -2,8 +2,9 @@
 
 NOTIFY is only a doorbell between nodes; the tables stay the truth. After every (re)connect the
 node catches up by reading its inboxes, because notifications sent while it was not listening are
-gone. Keepalives (the pool's network timeouts) detect a dead connection; the listener then raises, and the node's service
-supervisor starts it again.
+gone. Keepalives (the pool's network timeouts) detect a dead connection; a connection that fails or
+is cut (the database restarting, an administrator ending the session) is opened again after a short
+wait, reported once per outage (DatabaseHealth) rather than as a crash.
 """
 import json
 import logging
@@ -11,10 +12,13 @@ import logging
 import gevent
 from gevent.socket import wait_read
 
+from greenlets.db.pool import UNAVAILABLE
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "greenrow"
 IDLE_CHECK_S = 30.0
+RECONNECT_AFTER_S = 0.5
 
 
 def notify_sql():
@@ -35,12 +39,21 @@ class Listener:
         return f"<Listener node={self._node.id}>"
 
     def run(self):
+        while True:
+            try:
+                self._listen()
+            except UNAVAILABLE as exc:
+                self._node.database.failed("listener", exc)
+                gevent.sleep(RECONNECT_AFTER_S)
+
+    def _listen(self):
         conn = self._node.pool.connect()  # with the pool's keepalives
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
                 cur.execute(f"LISTEN {CHANNEL}")
             log.info("greenrow.listener.start node=%s", self._node.id)
+            self._node.database.succeeded()
             gevent.spawn(self._node.catch_up)
             while True:
                 try:

@@ -56,7 +56,9 @@ class Monitor:
         """The run was stopped: end its row servers; values stay as they are."""
         self._stopped = True
         self._slot_freed.set()
-        stop_all(filter(None, map(self._node.registry.get, list(self.active))), timeout_s=5)
+        # (not filter(None, ...): a greenlet that never started is falsy, and most row servers never start)
+        servers = [server for server in map(self._node.registry.get, list(self.active)) if server is not None]
+        stop_all(servers, timeout_s=5)
 
     def run(self):
         self._work()

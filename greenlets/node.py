@@ -204,10 +204,14 @@ class Node:
             monitor.wake()
 
     def catch_up(self):
-        """After (re)connecting the listener: notifications may have been missed, read the tables."""
-        if self.leases.held:
-            self._poke_inboxes(self.leases.held)
-        self.ensure_monitors()
+        """Read the tables for what notifications may not have said (after the listener (re)connects,
+        and every few seconds): messages nobody was woken for, runs with no monitor here."""
+        try:
+            if self.leases.held:
+                self._poke_inboxes(self.leases.held)
+            self.ensure_monitors()
+        except UNAVAILABLE as exc:
+            self.database.failed("catch-up", exc)
 
     def shards_lost(self, shards):
         """Stop the row servers of shards whose lease term ended (not those of a newer term held now)."""
@@ -237,12 +241,7 @@ class Node:
         """Catch up on messages nobody was woken for (a failed delivery, a restart) and on new runs."""
         while True:
             gevent.sleep(INBOX_SWEEP_S)
-            try:
-                if self.leases.held:
-                    self._poke_inboxes(self.leases.held)
-                self.ensure_monitors()
-            except UNAVAILABLE as exc:
-                self.database.failed("inbox sweep", exc)
+            self.catch_up()
 
     # --- the facade the HTTP layer calls ------------------------------------------------------------
 
@@ -267,14 +266,10 @@ class Node:
         with self._serving():
             return self.pool.fetch_all(name, params, dicts=True)
 
-    def ready(self):
-        """Ready to serve: running, the database answers, every worker of this instance is up and the
-        cluster's shards are balanced (each live node holds its share): a run started now is not
-        slowed by a hand-off of rows between nodes."""
-        return self.readiness() is None
-
     def readiness(self):
-        """None when ready, else why not."""
+        """None when ready to serve, else why not. Ready: running, the database answers, every worker
+        of this instance is up and the cluster's shards are balanced (each live node holds its share),
+        so a run started now is not slowed down by rows handed from one node to another."""
         if not self.running or self.stopping or self.draining:
             return self.start_error or "it is starting or stopping"
         try:
@@ -343,7 +338,8 @@ class Node:
 
     def _row_view_from(self, record):
         # an active row of a shard we hold has its server here (or about to be, or restarting)
-        live = (record["state"] == "active" and record["owner"] == self.id) or self.registry.get(record["id"])
+        live = ((record["state"] == "active" and record["owner"] == self.id)
+                or self.registry.get(record["id"]) is not None)  # (a server that never started is falsy)
         return row_view(record, self.id if live else None)
 
     def send_message(self, row_id, message, wait, timeout_ms):

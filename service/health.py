@@ -15,7 +15,7 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     node = current_node()
-    if not node.ready():
-        reason = node.start_error or "it is starting, stopping or cannot reach the database"
+    reason = node.readiness()
+    if reason is not None:
         raise ApiError(503, "unavailable", f"node {node.id} is not ready: {reason}")
     return {"status": "ready", "node": node.id}

@@ -7,6 +7,7 @@ in green mode. Sessions are bounded server-side (statement, lock and idle-in-tra
 because killing a greenlet mid-query does not stop the statement on the server.
 """
 import logging
+import select
 import socket
 from collections import deque
 from contextlib import contextmanager
@@ -27,6 +28,11 @@ CONNECT_TIMEOUT_S = 10
 # silent network drop is noticed within about 20 s instead of the kernel's minutes.
 NETWORK_TIMEOUTS = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
                     "tcp_user_timeout": 20000}
+# A transaction of greenrow never waits on its client for long (statements follow each other at once):
+# one left open by a client that stopped (a paused or frozen node) is ended by the server after this
+# long, so the locks it holds (a message, a row, a lease FOR SHARE, a run) do not keep other nodes
+# from taking over the shard or claiming the run's rows.
+IDLE_IN_TRANSACTION_MS = 2000
 # Errors that mean "the database cannot answer now" (gone, restarting, a connection cut, a statement or
 # lock timeout, no free connection): the operation may be tried again later. Not a bug of the caller.
 _BROKEN = (psycopg2.OperationalError, psycopg2.InterfaceError, gevent.GreenletExit, gevent.Timeout)
@@ -48,7 +54,7 @@ class Pool:
         self.timeout_s = timeout_s
         self._options = (
             f"-c statement_timeout={statement_timeout_ms} -c lock_timeout={statement_timeout_ms}"
-            f" -c idle_in_transaction_session_timeout={statement_timeout_ms * 2}"
+            f" -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
         )
         self._application_name = application_name
         self._free = []
@@ -76,8 +82,11 @@ class Pool:
     def acquire(self):
         if self.closed:
             raise PoolTimeout("the connection pool is closed")
-        if self._free:
-            return self._free.pop()
+        while self._free:
+            conn = self._free.pop()
+            if _still_open(conn):
+                return conn
+            self._opened -= 1  # its slot is ours to open a new one below
         if self._opened < self.size:
             return self._open_counted()
         waiter = AsyncResult()
@@ -244,6 +253,23 @@ class OwnConnection:
             except Exception:  # closing a broken connection may fail again; it is gone either way
                 pass
             self._conn = None
+
+
+def _still_open(conn):
+    """Whether an idle connection is still usable. An idle pool connection receives nothing (it does
+    not LISTEN): one with data waiting on its socket has the server's goodbye there (an administrator
+    ended the session, a restart, a failover). Checking costs a zero-timeout select; it spares the
+    request that would otherwise fail on the dead connection with a 503."""
+    try:
+        if not conn.closed and not select.select([conn.fileno()], [], [], 0)[0]:
+            return True
+    except (OSError, ValueError, psycopg2.Error):
+        pass
+    try:
+        conn.close()
+    except Exception:  # it is gone either way
+        pass
+    return False
 
 
 def _resolved_host(dsn):

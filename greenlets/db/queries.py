@@ -9,7 +9,7 @@ connection (tests, migrations) runs the query text as it is. ``QUERIES[name]`` i
 Statements over a batch of rows are the exception: they are planned at every call, for the batch
 they get (a prepared statement's generic plan does not know how many ids an array holds, and chose
 plans that made 3,000-row tick commits several times slower); their planning is per batch anyway.
-(claim_pending_rows is two statements sent at once, which PREPARE could not take anyway.)
+(claim_pending_rows and finish_run are two statements sent at once, which PREPARE could not take anyway.)
 """
 import re
 from pathlib import Path
@@ -18,7 +18,7 @@ import psycopg2.extensions
 
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 _PARAMETER = re.compile(r"%\((\w+)\)s")
-PLANNED_EACH_CALL = frozenset({"commit_ticks", "claim_pending_rows", "create_run"})
+PLANNED_EACH_CALL = frozenset({"commit_ticks", "claim_pending_rows", "create_run", "finish_run"})
 
 
 def load(path):

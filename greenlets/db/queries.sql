@@ -88,7 +88,12 @@ UPDATE rows SET state = 'idle'
  WHERE rows.run_id = run.id AND rows.state IN ('pending', 'active');
 
 -- name: finish_run
--- Mark a running run done once none of its rows is pending or active.
+-- Mark a running run done once none of its rows is pending or active. Two statements in one round
+-- trip (one transaction): the run row is locked first, so the count runs with a snapshot taken after
+-- any message being applied to one of its rows has committed (apply_message holds the run row FOR
+-- SHARE): a `set` reviving a row to pending cannot slip in between the check and the update and leave
+-- a pending row in a done run that nothing would ever launch.
+SELECT 1 FROM runs WHERE id = %(run_id)s FOR UPDATE;
 UPDATE runs SET status = 'done', finished_at = now()
  WHERE id = %(run_id)s AND status = 'running'
    AND NOT EXISTS (SELECT 1 FROM rows WHERE run_id = %(run_id)s AND state IN ('pending', 'active'))
@@ -224,13 +229,20 @@ RETURNING id, type, body, reply_to,
 -- Fenced: a message's effect on its row; set_value/add/paused/stop/revive say what changes.
 -- The value stays within 0 .. 2147483647 (the column is a 32-bit integer). The row is locked FOR NO
 -- KEY UPDATE (not FOR UPDATE), so casts inserting messages for it (whose foreign key check takes FOR
--- KEY SHARE) do not wait for the apply.
-WITH target AS (
+-- KEY SHARE) do not wait for the apply. The run row is locked FOR SHARE first (run, then lease, then
+-- row: the order stop_run and claim_pending_rows lock in too), so a revive's choice of pending (run
+-- running) or idle holds until it commits: finish_run and stop_run wait for it, then see its result.
+WITH run AS MATERIALIZED (
+    SELECT run.id, run.status = 'running' AS running
+      FROM runs run
+     WHERE run.id = (SELECT run_id FROM rows WHERE id = %(row_id)s)
+       FOR SHARE),
+target AS (
     SELECT r.id, LEAST(GREATEST(COALESCE(%(set_value)s, r.value)::bigint + %(add)s, 0), 2147483647)::integer
                AS new_value,
-           run.status = 'running' AS run_running
+           run.running AS run_running
       FROM rows r
-      JOIN runs run ON run.id = r.run_id
+      JOIN run ON run.id = r.run_id
      WHERE r.id = %(row_id)s AND greenrow_fence(r.shard, %(node_id)s, %(epoch)s)
        FOR NO KEY UPDATE OF r)
 UPDATE rows r

@@ -1,0 +1,149 @@
+"""Statements that race each other across nodes, interleaved by hand on a real PostgreSQL: one
+transaction is held open at the worst moment while the other runs, then both finish."""
+import threading
+
+import psycopg2
+import pytest
+
+from greenlets.db.queries import run_query
+from greenlets.messages import effect
+from tests.support.wait import wait_until
+
+NODE, EPOCH = "node-a", 7
+
+
+@pytest.fixture
+def connect(database_url):
+    opened = []
+
+    def make(autocommit=True):
+        conn = psycopg2.connect(database_url)
+        conn.autocommit = autocommit
+        opened.append(conn)
+        return conn
+    yield make
+    for conn in opened:
+        conn.close()
+
+
+def execute(conn, sql, params=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if cur.description else None
+
+
+def named(conn, name, params):
+    """Run a named query of queries.sql (as plain text: a plain connection prepares nothing)."""
+    with conn.cursor() as cur:
+        run_query(cur, name, params)
+        return cur.fetchall()
+
+
+def a_run_whose_rows_are_all_done(conn):
+    run_id = execute(conn, "INSERT INTO runs (rows, first_row_id, last_row_id, start_value, step, tick_ms, scan_ms,"
+                           " max_concurrency) VALUES (2, 1, 2, 3, 1, 1000, 2000, 10) RETURNING id")[0][0]
+    execute(conn, "INSERT INTO rows (id, run_id, shard, value, state) VALUES (1, %s, 1, 0, 'done'), (2, %s, 2, 0, 'done')",
+            (run_id, run_id))
+    execute(conn, "INSERT INTO shard_leases (shard, node_id, epoch, expires_at) VALUES (1, %s, %s, now() + interval '1 hour')",
+            (NODE, EPOCH))
+    return run_id
+
+
+def waiting_for_a_lock(conn, pid):
+    return execute(conn, "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", (pid,))[0][0]
+
+
+def test_a_set_reviving_a_row_while_its_run_finishes_never_leaves_a_pending_row_in_a_done_run(connect):
+    setup, reviver, finisher = connect(), connect(autocommit=False), connect()
+    run_id = a_run_whose_rows_are_all_done(setup)
+    finisher_pid = execute(finisher, "SELECT pg_backend_pid()")[0][0]
+    params = dict(effect("set", {"value": 5}), row_id=1, node_id=NODE, epoch=EPOCH)
+    with reviver.cursor() as cur:
+        run_query(cur, "apply_message", params)  # the revive, not committed yet
+        assert cur.fetchone()[3] == "pending"
+    finished = []
+    finishing = threading.Thread(target=lambda: finished.append(named(finisher, "finish_run", {"run_id": run_id})))
+    finishing.start()
+    # finish_run either waits for the revive (the fix) or decides at once without seeing it (the race)
+    wait_until(lambda: finished or waiting_for_a_lock(setup, finisher_pid), 10, interval=0.01)
+    reviver.commit()
+    finishing.join(10)
+
+    status = execute(setup, "SELECT status FROM runs WHERE id = %s", (run_id,))[0][0]
+    row_state = execute(setup, "SELECT state FROM rows WHERE id = 1")[0][0]
+    assert (status, row_state) == ("running", "pending"), "a pending row was left in a finished run"
+
+
+def an_active_row_of_node_a(conn, expires="now() + interval '1 hour'"):
+    """Row 1 (shard 1, value 5) of a running run, active on node A under lease epoch EPOCH."""
+    run_id = execute(conn, "INSERT INTO runs (rows, first_row_id, last_row_id, start_value, step, tick_ms, scan_ms,"
+                           " max_concurrency) VALUES (1, 1, 1, 5, 1, 1000, 2000, 10) RETURNING id")[0][0]
+    execute(conn, "INSERT INTO rows (id, run_id, shard, value, state, epoch) VALUES (1, %s, 1, 5, 'active', %s)",
+            (run_id, EPOCH))
+    execute(conn, f"INSERT INTO shard_leases (shard, node_id, epoch, expires_at) VALUES (1, %s, %s, {expires})",
+            (NODE, EPOCH))
+    return run_id
+
+
+def tick(conn, node=NODE, epoch=EPOCH):
+    """commit_ticks for row 1 as `node` under `epoch`; returns the refused ids."""
+    return named(conn, "commit_ticks", {"ids": "{1}", "epochs": "{%d}" % epoch, "shards": "{1}", "step": 1,
+                                        "node_id": node})[0][0]
+
+
+def test_a_tick_waiting_on_its_row_keeps_the_shard_until_it_commits_so_no_other_node_ticks_meanwhile(connect):
+    setup, blocker, ticker, thief = connect(), connect(autocommit=False), connect(), connect()
+    an_active_row_of_node_a(setup, expires="now() - interval '1 second'")  # expired: up for grabs
+    execute(blocker, "SELECT id FROM rows WHERE id = 1 FOR NO KEY UPDATE")  # e.g. a message being applied
+    ticker_pid = execute(ticker, "SELECT pg_backend_pid()")[0][0]
+    refused = []
+    ticking = threading.Thread(target=lambda: refused.append(tick(ticker)))
+    ticking.start()
+    wait_until(lambda: waiting_for_a_lock(setup, ticker_pid), 10, interval=0.01,
+               message="the tick did not wait for the row")
+
+    taken = named(thief, "claim_free_shards", {"node_id": "node-b", "ttl_ms": 5000, "limit": 256})
+
+    blocker.rollback()
+    ticking.join(10)
+    assert 1 not in dict(taken), "another node took the shard while a tick for it was committing"
+    assert refused == [[]]  # the tick committed, under a lease nobody else held meanwhile
+    assert execute(setup, "SELECT ticks FROM rows WHERE id = 1")[0][0] == 1
+
+
+def test_a_tick_of_an_earlier_lease_term_is_refused_even_from_the_same_node(connect):
+    setup, ticker = connect(), connect()
+    an_active_row_of_node_a(setup)
+    execute(setup, "UPDATE shard_leases SET epoch = epoch + 2 WHERE shard = 1")  # lost, then taken back
+
+    assert tick(ticker) == [1]
+    assert tick(ticker, epoch=EPOCH + 2) == []
+    assert execute(setup, "SELECT ticks, epoch FROM rows WHERE id = 1")[0] == (1, EPOCH + 2)
+
+
+def test_a_lease_that_expired_but_that_nobody_took_still_fences_in_its_holder(connect):
+    setup, ticker = connect(), connect()
+    an_active_row_of_node_a(setup, expires="now() - interval '1 second'")
+
+    assert tick(ticker) == []  # a renewal that came late must not have cost the row its tick
+    renewed = named(setup, "renew_leases", {"node_id": NODE, "ttl_ms": 5000})
+    assert renewed == [(1, EPOCH)]
+
+
+def test_a_message_held_by_an_earlier_owner_is_waited_for_so_the_next_one_is_not_applied_first(connect):
+    setup, old_owner, new_owner = connect(), connect(autocommit=False), connect(autocommit=False)
+    an_active_row_of_node_a(setup)
+    first, second = (execute(setup, "INSERT INTO messages (row_id, shard, type) VALUES (1, 1, 'ping') RETURNING id")[0][0]
+                     for _ in range(2))
+    assert named(old_owner, "take_next_message", {"row_id": 1})[0][0] == first  # then fenced: it will roll back
+    new_owner_pid = execute(new_owner, "SELECT pg_backend_pid()")[0][0]
+    taken = []
+    taking = threading.Thread(target=lambda: taken.append(named(new_owner, "take_next_message", {"row_id": 1})))
+    taking.start()
+    wait_until(lambda: taken or waiting_for_a_lock(setup, new_owner_pid), 10, interval=0.01)
+
+    old_owner.rollback()
+    taking.join(10)
+    new_owner.rollback()
+    assert taken[0][0][0] == first, f"message {taken[0][0][0]} was taken before message {first}"
+    assert second > first

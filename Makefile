@@ -45,3 +45,9 @@ bench: $(VENV)/.dev
 profile: $(VENV)/.dev
 	$(BIN)/pip install --quiet -r bench/requirements.txt
 	$(BIN)/python bench/profile_run.py
+
+# `make chaos` (not part of `make test`): faults drawn from CHAOS_SEED against 2 instances x 2 workers behind
+# nginx at the seed's scale, then the checker; exit 1 on any violation. Knobs: see the README (Chaos run).
+.PHONY: chaos
+chaos: $(VENV)/.dev
+	$(BIN)/python -m chaos

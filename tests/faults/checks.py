@@ -1,6 +1,7 @@
 """What must hold after a fault, each check failing with what it saw.
 
     assert_run_exact            every row of the run done at 0 with exactly start_value ticks
+    assert_ticks_audited        the chaos audit's tick checks: spaced, numbered once, fenced, all there
     assert_no_restarts          no row failed, no restart counted (the tests crash nothing on purpose)
     assert_messages_exact       every accepted message applied once, in arrival order, with its exact effect
     assert_no_internal_errors   no request answered with a 500 (or anything but what the API promises)
@@ -8,8 +9,11 @@
     assert_quick_503s           every request sent while the database was down got a 503 within a second
 """
 from collections import defaultdict
+from contextlib import closing
 
-from tests.faults import message_audit
+import psycopg2
+
+from chaos import audit
 from tests.faults.traffic import LEDGER_START_VALUE
 
 TRACEBACKS_PER_FAULT = 5
@@ -25,6 +29,12 @@ def assert_run_exact(db, run):
         f"run {run['id']}: rows by (value, ticks, state, count) are {groups[:SHOWN]}, expected {expected}")
 
 
+def assert_ticks_audited(db, run):
+    with closing(psycopg2.connect(db.url)) as conn:
+        violations = audit.check_ticks(conn, [run["id"]], run["tick_ms"])
+    assert not violations, f"{len(violations)} tick audit violations:\n" + "\n".join(map(str, violations[:SHOWN]))
+
+
 def assert_no_restarts(db, run_ids):
     bad = db.fetch_all("SELECT id, run_id, state, restarts FROM rows WHERE run_id = ANY(%s)"
                        " AND (restarts > 0 OR state = 'failed') ORDER BY id", (list(run_ids),))
@@ -38,17 +48,19 @@ def assert_messages_exact(db, ops, ledger_rows):
     message at a time); effect: a row's value is its start plus its accepted messages plus some of those
     whose outcome is unknown, each once (powers of four: a doubled one leaves a bit no message has)."""
     rows = list(ledger_rows)
-    removed = message_audit.removals(db, rows)
+    with closing(psycopg2.connect(db.url)) as conn:
+        applied = audit.applied_messages(conn, rows)
+        violations = audit.check_messages_once(conn, rows) + audit.check_message_order(conn, rows)
+    removed = defaultdict(int)
+    for removals in applied.values():
+        for removal in removals:
+            removed[removal["message_id"]] += 1
     accepted = [op for op in ops if op.outcome == "accepted"]
-    not_once = [(op.row_id, op.message_id, removed.get(op.message_id, 0)) for op in accepted
-                if removed.get(op.message_id) != 1]
+    not_once = [(op.row_id, op.message_id, removed[op.message_id]) for op in accepted if removed[op.message_id] != 1]
     assert not not_once, (f"{len(not_once)} of {len(accepted)} accepted messages were not applied exactly once"
                           f" (row, message id, times applied): {not_once[:SHOWN]}")
-    twice = [(message_id, times) for message_id, times in removed.items() if times > 1]
-    assert not twice, f"messages applied more than once (id, times): {twice[:SHOWN]}"
-    reordered = message_audit.out_of_order(db, rows)
-    assert not reordered, (f"{len(reordered)} messages applied after a later one of their row (row, message id,"
-                           f" a later id applied before it, node): {reordered[:SHOWN]}")
+    assert not violations, f"{len(violations)} message audit violations:\n" + "\n".join(
+        map(str, violations[:SHOWN]))
     _assert_values_add_up(db, ops, rows)
 
 

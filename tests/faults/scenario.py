@@ -9,9 +9,12 @@ The ticking run is the work the fault must not disturb. The ledger run's rows (o
 node owns some) never tick while the test lasts; the traffic's casts and calls go to them.
 """
 import time
+from contextlib import closing
 
+import psycopg2
+
+from chaos import audit
 from tests.faults import checks
-from tests.faults.message_audit import install as install_message_audit
 from tests.faults.traffic import HOUR_MS, LEDGER_START_VALUE, Traffic
 from tests.support.cluster import wait_for_inbox_empty
 from tests.support.wait import wait_until
@@ -36,7 +39,8 @@ class FaultScenario:
         self.run = self.ledger = self.traffic = None
 
     def start(self):
-        install_message_audit(self.db.url)
+        with closing(psycopg2.connect(self.db.url)) as conn:
+            audit.install(conn)
         self.ledger = self._start_run(rows=LEDGER_ROWS + self.spare, start_value=LEDGER_START_VALUE,
                                       tick_ms=HOUR_MS, max_concurrency=LEDGER_ROWS + self.spare)
         self.run = self._start_run(**self.params)
@@ -79,6 +83,7 @@ class FaultScenario:
         ops = self.traffic.stop()
         _check(failures, wait_for_inbox_empty, self.db, self.ledger_rows, timeout=INBOX_TIMEOUT_S)
         for check, *args in [(checks.assert_run_exact, self.db, self.run),
+                             (checks.assert_ticks_audited, self.db, self.run),
                              (checks.assert_no_restarts, self.db, [self.run["id"], self.ledger["id"]]),
                              (checks.assert_messages_exact, self.db, ops, self.ledger_rows),
                              (checks.assert_no_internal_errors, ops),

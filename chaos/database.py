@@ -1,7 +1,7 @@
 """The chaos run's own database, migrated, with the audit installed.
 
 Without DATABASE_URL: a PostgreSQL of its own (chaos/controlled_postgres.py) under the run's folder,
-which the `restart_postgres` fault stops and starts; after a run with violations it is stopped, not
+which the `stop_postgres` fault stops and starts; after a run with violations it is stopped, not
 removed, for a look. With DATABASE_URL: a fresh database on that server (never restarted: the fault
 is left out), dropped when the next run starts.
 """

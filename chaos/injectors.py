@@ -6,7 +6,7 @@ made whole again after it.
 
 A Fault (chaos/faults.py) is kind, detail, started_at, ended_at on time.time(), the database's clock on
 this machine. `target` is a ChaosTarget: the Cluster (tests/support/cluster.py), the service's database
-URL and, for `restart_postgres`, the ControlledPostgres the harness runs (without one, as on
+URL and, for `stop_postgres`, the ControlledPostgres the harness runs (without one, as on
 DATABASE_URL's server, that kind is left out of schedules). Choices (which instance, which worker) come
 from `rng`, so a seed replays the same schedule.
 """
@@ -45,25 +45,24 @@ def _worker(target, rng):
 INJECTORS = {
     "kill_worker": lambda target, rng, seconds: faults.kill_worker(*_worker(target, rng)),
     "kill_instance": lambda target, rng, seconds: faults.kill_instance(_instance(target, rng)),
-    "term_instance": lambda target, rng, seconds: faults.terminate_instance(_instance(target, rng)),
-    "stop_node": lambda target, rng, seconds: faults.pause_node(_worker(target, rng)[1], seconds),
-    "kill_listen": lambda target, rng, seconds: faults.kill_listen_connections(target.database_url),
-    "kill_connections": lambda target, rng, seconds: faults.kill_service_connections(target.database_url, times=2),
-    "restart_postgres": lambda target, rng, seconds: faults.stop_postgres_for(target.postgres, seconds),
+    "terminate_instance": lambda target, rng, seconds: faults.terminate_instance(_instance(target, rng)),
+    "pause_node": lambda target, rng, seconds: faults.pause_node(_worker(target, rng)[1], seconds),
+    "kill_listen_connections": lambda target, rng, seconds: faults.kill_listen_connections(target.database_url),
+    "kill_service_connections": lambda target, rng, seconds: faults.kill_service_connections(target.database_url, times=2),
+    "stop_postgres": lambda target, rng, seconds: faults.stop_postgres_for(target.postgres, seconds),
 }
 # Faults that can cut a request off mid-way: the load balancer's 502/504 during them is an unknown outcome.
-DROPS_REQUESTS = frozenset({"kill_worker", "kill_instance", "stop_node"})
-TAKES_AN_INSTANCE = frozenset({"kill_instance", "term_instance"})
+DROPS_REQUESTS = frozenset({"kill_worker", "kill_instance", "pause_node"})
+TAKES_AN_INSTANCE = frozenset({"kill_instance", "terminate_instance"})
 
 
 def available_kinds(target):
-    return [kind for kind in INJECTORS if kind != "restart_postgres" or target.postgres is not None]
+    return [kind for kind in INJECTORS if kind != "stop_postgres" or target.postgres is not None]
 
 
 def inject(kind, target, rng, duration_s):
-    fault = INJECTORS[kind](target, rng, duration_s)
-    fault.kind = kind  # the schedule's name for it
-    return fault
+    """Inject one fault of the schedule (its kinds are chaos/faults.py's names); the Fault once it is over."""
+    return INJECTORS[kind](target, rng, duration_s)
 
 
 def restore(kind, target):

@@ -1,12 +1,13 @@
-"""What every fault test runs around its fault: a ticking run, a ledger run and client traffic.
+"""What every fault test runs around its fault: a ticking run, a ledger run and the chaos history's clients.
 
     scenario = FaultScenario(service, db, instances=[service], rows=2000, ...).start()
     scenario.wait_for_progress(0.3)      # a third of the ticks committed, casts and calls accepted
-    ... inject the fault ...
-    scenario.finish()                    # the run done, traffic stopped, inboxes empty, then every check
+    fault = ... inject it (chaos/faults.py) ...
+    scenario.finish([fault])             # the run done, traffic stopped, inboxes empty, then every check
 
 The ticking run is the work the fault must not disturb. The ledger run's rows (one per shard, so every
-node owns some) never tick while the test lasts; the traffic's casts and calls go to them.
+node owns some) never tick while the test lasts: the clients (chaos/history.py) send them casts and calls
+that each add a distinct power of two, ping the ticking rows and read ledger rows, recording every answer.
 """
 import time
 from contextlib import closing
@@ -14,12 +15,15 @@ from contextlib import closing
 import psycopg2
 
 from chaos import audit
+from chaos.history import History, LedgerBits
+from chaos.workload import LEDGER_START, LEDGER_TICK_MS
 from tests.faults import checks
-from tests.faults.traffic import HOUR_MS, LEDGER_START_VALUE, Traffic
 from tests.support.cluster import wait_for_inbox_empty
 from tests.support.wait import wait_until
 
 LEDGER_ROWS = 256                # GREENROW_SHARDS' default: ids in a row cover every shard
+CLIENTS = 4
+OPS_PER_S = 60.0                 # a steady load beside the run on 2 cores, not a flood
 START_TIMEOUT_S = 60.0
 RUN_TIMEOUT_S = 90.0             # the fault, the failover and the rest of the run, on a busy machine
 INBOX_TIMEOUT_S = 30.0
@@ -35,22 +39,23 @@ class FaultScenario:
         self.params = {"rows": rows, "start_value": start_value, "step": 1, "tick_ms": tick_ms,
                        "max_concurrency": max_concurrency}
         self.run_timeout_s = run_timeout_s
-        self.spare = spare_rows      # ledger rows past the traffic's, for a test's own messages
-        self.run = self.ledger = self.traffic = None
+        self.spare = spare_rows      # ledger rows past the clients' ones, for a test's own messages
+        self.run = self.ledger = self.history = None
 
     def start(self):
         with closing(psycopg2.connect(self.db.url)) as conn:
             audit.install(conn)
-        self.ledger = self._start_run(rows=LEDGER_ROWS + self.spare, start_value=LEDGER_START_VALUE,
-                                      tick_ms=HOUR_MS, max_concurrency=LEDGER_ROWS + self.spare)
+        self.ledger = self._start_run(rows=LEDGER_ROWS + self.spare, start_value=LEDGER_START,
+                                      tick_ms=LEDGER_TICK_MS, max_concurrency=LEDGER_ROWS + self.spare)
         self.run = self._start_run(**self.params)
-        self.traffic = Traffic(self.client, self.ledger_rows,
-                               [f"/runs/{self.run['id']}", f"/rows/{self.ledger['first_row_id']}"]).start()
+        span = (self.run["first_row_id"], self.run["last_row_id"])
+        self.history = History(self.client.url(""), LedgerBits(self.ledger["first_row_id"], LEDGER_ROWS),
+                               lambda: span, seed=self.run["id"], clients=CLIENTS, ops_per_s=OPS_PER_S).start()
         return self
 
     @property
     def ledger_rows(self):
-        """The rows the traffic sends to."""
+        """The rows the clients send casts and calls to."""
         return range(self.ledger["first_row_id"], self.ledger["first_row_id"] + LEDGER_ROWS)
 
     @property
@@ -64,29 +69,33 @@ class FaultScenario:
     def ticks_so_far(self):
         return self.db.fetch_value("SELECT coalesce(sum(ticks), 0) FROM rows WHERE run_id = %s", (self.run["id"],))
 
+    def accepted_so_far(self):
+        return sum(op.outcome == "accepted" for op in self.history.snapshot())
+
     def wait_for_progress(self, fraction):
-        """Wait until `fraction` of the run's ticks are committed and the traffic's messages go through."""
+        """Wait until `fraction` of the run's ticks are committed and the clients' messages go through."""
         def progressed():
             return (self.ticks_so_far() >= fraction * self.total_ticks
-                    and self.traffic.count("accepted") >= ACCEPTED_BEFORE_FAULT)
+                    and self.accepted_so_far() >= ACCEPTED_BEFORE_FAULT)
         wait_until(progressed, START_TIMEOUT_S, interval=0.05,
                    message=self._explain(f"the run never reached {fraction:.0%} of its ticks with messages"
                                          f" accepted (ticks {self.ticks_so_far()}/{self.total_ticks},"
-                                         f" accepted {self.traffic.count('accepted')})"))
+                                         f" accepted {self.accepted_so_far()})"))
 
-    def finish(self, tracebacks_allowed=checks.TRACEBACKS_PER_FAULT, also=()):
-        """After the fault: the run must finish exactly, every accepted message be applied once in order,
+    def finish(self, faults, tracebacks_allowed=checks.TRACEBACKS_PER_FAULT, also=()):
+        """After the faults: the run must finish exactly, every accepted message be applied once in order,
         no request get an internal error, and the logs hold only a few tracebacks; `also` are the test's own
-        checks, given the traffic's operations. Every check runs; one failure lists all that failed."""
+        checks, given the clients' operations. Every check runs; one failure lists all that failed."""
         failures = []
         _check(failures, self.wait_for_run_done)
-        ops = self.traffic.stop()
+        self.history.stop()
+        ops = self.history.snapshot()
         _check(failures, wait_for_inbox_empty, self.db, self.ledger_rows, timeout=INBOX_TIMEOUT_S)
         for check, *args in [(checks.assert_run_exact, self.db, self.run),
                              (checks.assert_ticks_audited, self.db, self.run),
                              (checks.assert_no_restarts, self.db, [self.run["id"], self.ledger["id"]]),
                              (checks.assert_messages_exact, self.db, ops, self.ledger_rows),
-                             (checks.assert_no_internal_errors, ops),
+                             (checks.assert_http_as_promised, ops, faults),
                              (checks.assert_few_tracebacks, self.instances, tracebacks_allowed),
                              *((check, ops) for check in also)]:
             _check(failures, check, *args)

@@ -17,7 +17,7 @@ def test_a_run_finishes_exactly_after_the_listen_connections_are_killed(make_ser
     cut = faults.kill_listen_connections(db.url)
 
     assert cut.hits == NODES, cut.detail
-    scenario.finish()
+    scenario.finish([cut])
 
 
 def test_a_run_finishes_exactly_after_every_connection_is_killed_twice(make_service, db):
@@ -28,7 +28,7 @@ def test_a_run_finishes_exactly_after_every_connection_is_killed_twice(make_serv
     cut = faults.kill_service_connections(db.url, times=2)
 
     assert cut.hits >= NODES * 3, cut.detail  # at least each node's listener and tick writers, the first time
-    scenario.finish()
+    scenario.finish([cut])
 
 
 def test_a_seed_scale_run_finishes_exactly_after_every_connection_is_killed_twice(make_service, db):
@@ -40,4 +40,4 @@ def test_a_seed_scale_run_finishes_exactly_after_every_connection_is_killed_twic
     cut = faults.kill_service_connections(db.url, times=2)
 
     assert cut.hits >= NODES * 3, cut.detail
-    scenario.finish()
+    scenario.finish([cut])

@@ -18,4 +18,4 @@ def test_requests_get_quick_503s_and_the_run_finishes_exactly_after_postgresql_r
 
     outage = faults.stop_postgres_for(controlled_postgres, OUTAGE_S)
 
-    scenario.finish(also=[lambda ops: checks.assert_quick_503s(ops, outage.started_at, outage.ended_at)])
+    scenario.finish([outage], also=[lambda ops: checks.assert_quick_503s(ops, outage)])

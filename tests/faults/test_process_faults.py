@@ -15,6 +15,7 @@ from tests.support.wait import wait_until
 LEASE_TTL_S = int(SHORT_LEASES["GREENROW_LEASE_TTL_MS"]) / 1000
 PAUSE_PAST_LEASE_S = 2.0
 WAITING_CALLS = 3
+SPARE_ROWS = 16                # ledger rows on 16 shards: some of them on each of two nodes
 CALL_WAIT_MS = 60_000          # the longest a call may wait (the API's limit)
 GRACEFUL_TIMEOUT_S = 30        # gunicorn's graceful_timeout (config/gunicorn.conf.py)
 
@@ -24,9 +25,9 @@ def test_a_run_finishes_exactly_after_a_worker_is_killed(make_service, db):
     scenario = FaultScenario(service, db, [service]).start()
     scenario.wait_for_progress(0.3)
 
-    faults.kill_worker(service)
+    killed = faults.kill_worker(service)
 
-    scenario.finish()
+    scenario.finish([killed])
 
 
 def test_a_run_finishes_exactly_after_an_instance_is_killed(make_cluster, db):
@@ -34,9 +35,9 @@ def test_a_run_finishes_exactly_after_an_instance_is_killed(make_cluster, db):
     scenario = FaultScenario(cluster, db, cluster.instances).start()
     scenario.wait_for_progress(0.3)
 
-    faults.kill_instance(cluster.instances[1])
+    killed = faults.kill_instance(cluster.instances[1])
 
-    scenario.finish()
+    scenario.finish([killed])
 
 
 def test_a_node_frozen_past_its_lease_comes_back_without_disturbing_the_run(make_service, db):
@@ -44,25 +45,27 @@ def test_a_node_frozen_past_its_lease_comes_back_without_disturbing_the_run(make
     scenario = FaultScenario(service, db, [service]).start()
     scenario.wait_for_progress(0.3)
 
-    faults.pause_node(service.worker_pids()[0], LEASE_TTL_S + PAUSE_PAST_LEASE_S)
+    paused = faults.pause_node(service.worker_pids()[0], LEASE_TTL_S + PAUSE_PAST_LEASE_S)
 
-    scenario.finish()
+    scenario.finish([paused])
 
 
 def test_an_instance_stopped_with_calls_waiting_hands_its_shards_off_within_the_graceful_timeout(make_cluster, db):
     cluster = make_cluster(instances=2, workers=1)
-    leaver = cluster.instances[1]
-    scenario = FaultScenario(cluster, db, cluster.instances, spare_rows=WAITING_CALLS).start()
+    stayer, leaver = cluster.instances
+    scenario = FaultScenario(cluster, db, cluster.instances, spare_rows=SPARE_ROWS).start()
     scenario.wait_for_progress(0.3)
-    leaving = [node for (node,) in db.fetch_all("SELECT id FROM nodes WHERE pid = ANY(%s)", (leaver.worker_pids(),))]
+    leaving = nodes_of(db, leaver)
+    # Calls to the leaving instance that cannot be answered soon: their rows, on the staying node, are
+    # locked against their messages' apply (as a slow statement would), so the calls wait for a reply.
+    waited_on = rows_held_by(db, scenario.spare_rows, nodes_of(db, stayer))[:WAITING_CALLS]
+    assert len(waited_on) == WAITING_CALLS, "the staying node holds too few of the spare rows' shards"
 
     with ExitStack() as held, ThreadPoolExecutor(WAITING_CALLS) as callers:
-        # Calls that cannot be answered soon: their rows are locked against applying a message (as a slow
-        # statement would), though ticks and lease hand-offs still write them.
-        for row_id in scenario.spare_rows:
-            held.enter_context(row_locked(db.url, row_id, mode="FOR KEY SHARE"))
-        calls = [callers.submit(call_and_wait, leaver, row_id) for row_id in scenario.spare_rows]
-        wait_until(lambda: queued(db, scenario.spare_rows) == WAITING_CALLS, 10, interval=0.05,
+        for row_id in waited_on:
+            held.enter_context(row_locked(db.url, row_id))
+        calls = [callers.submit(call_and_wait, leaver, row_id) for row_id in waited_on]
+        wait_until(lambda: queued(db, waited_on) == WAITING_CALLS, 10, interval=0.05,
                    message="the waiting calls never reached the inboxes")
 
         stop = faults.terminate_instance(leaver)
@@ -78,17 +81,32 @@ def test_an_instance_stopped_with_calls_waiting_hands_its_shards_off_within_the_
         f" ({GRACEFUL_TIMEOUT_S} s), only {handed_off} did; the waiting calls got {answers};"
         f" the log's last lines:\n" + "\n".join(log.splitlines()[-15:]))
     assert "could not release leases" not in log
-    scenario.finish()
-    wait_for_inbox_empty(db, scenario.spare_rows)
+    # Their messages are committed: a 503 would tell the client they were not (a retry would apply them
+    # twice); the API's answer for "committed, no reply in time" is a 504 `timeout`.
+    assert answers == [(504, "timeout")] * WAITING_CALLS, f"the waiting calls got {answers}"
+    scenario.finish([stop])
+    wait_for_inbox_empty(db, waited_on)
+
+
+def nodes_of(db, instance):
+    return [node for (node,) in db.fetch_all("SELECT id FROM nodes WHERE pid = ANY(%s)", (instance.worker_pids(),))]
+
+
+def rows_held_by(db, row_ids, node_ids):
+    """The rows among row_ids whose shard's live lease one of node_ids holds."""
+    return [row_id for (row_id,) in db.fetch_all(
+        "SELECT r.id FROM rows r JOIN shard_leases l USING (shard) WHERE r.id = ANY(%s) AND l.node_id = ANY(%s)"
+        " AND l.expires_at > now() ORDER BY r.id", (list(row_ids), node_ids))]
 
 
 def call_and_wait(instance, row_id):
-    """A call straight to one instance, waiting up to a minute; returns its status (None: no answer)."""
+    """A call straight to one instance, waiting up to a minute: (status, error code), or (None, exception)."""
     try:
-        return requests.post(instance.url(f"/rows/{row_id}/messages?wait=true&timeout_ms={CALL_WAIT_MS}"),
-                             json={"type": "incr", "by": 1}, timeout=CALL_WAIT_MS / 1000 + 10).status_code
+        response = requests.post(instance.url(f"/rows/{row_id}/messages?wait=true&timeout_ms={CALL_WAIT_MS}"),
+                                 json={"type": "incr", "by": 1}, timeout=CALL_WAIT_MS / 1000 + 10)
     except requests.RequestException as exc:
-        return type(exc).__name__
+        return None, type(exc).__name__
+    return response.status_code, (response.json().get("error") or {}).get("code")
 
 
 def queued(db, row_ids):

@@ -89,18 +89,16 @@ class Db:
 
 
 @contextmanager
-def row_locked(database_url, row_id, mode="FOR NO KEY UPDATE"):
+def row_locked(database_url, row_id):
     """Hold a lock on the row in an open transaction, so no row server can apply a message to it.
 
     FOR NO KEY UPDATE, not FOR UPDATE: it blocks apply_message (FOR UPDATE OF r) and tick commits,
     but not the foreign-key check (FOR KEY SHARE) of the INSERT that puts a message in the inbox.
-    FOR KEY SHARE blocks apply_message alone: tick commits and other UPDATEs of the row go through.
     """
-    assert mode in ("FOR NO KEY UPDATE", "FOR KEY SHARE")
     conn = psycopg2.connect(database_url)
     try:
         with conn.cursor() as cur:
-            cur.execute(f"SELECT id FROM rows WHERE id = %s {mode}", (row_id,))
+            cur.execute("SELECT id FROM rows WHERE id = %s FOR NO KEY UPDATE", (row_id,))
             assert cur.fetchone() == (row_id,)
             yield
     finally:

@@ -91,14 +91,15 @@ def check_ledger(operations, applied, values):
             violations.append(Violation("phantom_cast", f"row {row_id}: +{incr} applied but never sent"))
         for incr, op in sorted(casts.items()):
             if op.outcome == "accepted" and incr not in added:
-                violations.append(Violation("lost_cast", f"row {row_id}: +{incr} acknowledged, not applied ({_op(op)})"))
+                violations.append(Violation("lost_cast",
+                                            f"row {row_id}: +{incr} acknowledged, not applied ({_op(op)})"))
             if op.outcome == "refused" and incr in added:
                 violations.append(Violation("refused_cast_applied", f"row {row_id}: +{incr} answered 503, "
                                                                     f"yet applied ({_op(op)})"))
         expected = LEDGER_START + sum(set(added))
         if values.get(row_id) != expected:
-            violations.append(Violation("ledger_value", f"row {row_id}: value {values.get(row_id)}, expected {expected} "
-                                                        f"from the applied casts (an effect without its removal "
+            violations.append(Violation("ledger_value", f"row {row_id}: value {values.get(row_id)}, expected "
+                                                        f"{expected} from the applied casts (an effect without its removal "
                                                         f"from the inbox, or the reverse)"))
     return violations
 
@@ -115,8 +116,8 @@ def check_reads(operations):
             continue
         for bit in _bits(op.value - LEDGER_START):
             if sent_at.get((op.row_id, bit), float("inf")) > op.end:
-                violations.append(Violation("phantom_read", f"{op.kind} of row {op.row_id} at {clock(op.end)} saw +{bit}, "
-                                                            f"not sent by then (value {op.value})"))
+                violations.append(Violation("phantom_read", f"{op.kind} of row {op.row_id} at {clock(op.end)} saw "
+                                                            f"+{bit}, not sent by then (value {op.value})"))
         if op.kind == "call" and op.status == 200 and not op.value & op.incr:
             violations.append(Violation("call_reply", f"call +{op.incr} to row {op.row_id}: reply value {op.value} "
                                                       f"lacks its own cast"))

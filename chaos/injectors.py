@@ -48,7 +48,8 @@ INJECTORS = {
     "terminate_instance": lambda target, rng, seconds: faults.terminate_instance(_instance(target, rng)),
     "pause_node": lambda target, rng, seconds: faults.pause_node(_worker(target, rng)[1], seconds),
     "kill_listen_connections": lambda target, rng, seconds: faults.kill_listen_connections(target.database_url),
-    "kill_service_connections": lambda target, rng, seconds: faults.kill_service_connections(target.database_url, times=2),
+    "kill_service_connections": lambda target, rng, seconds: faults.kill_service_connections(target.database_url,
+                                                                                             times=2),
     "stop_postgres": lambda target, rng, seconds: faults.stop_postgres_for(target.postgres, seconds),
 }
 # Faults that can cut a request off mid-way: the load balancer's 502/504 during them is an unknown outcome.

@@ -76,7 +76,7 @@ def run_chaos(config, database_url, workdir, postgres=None):
     kinds = [k for k in available_kinds(target) if not config.kinds or k in config.kinds]
     schedule = draw_schedule(config.seed, config.faults, kinds, config.lease_ttl_ms)
     say("schedule: " + ", ".join(f"{f.kind}" + (f" {f.duration_s:g}s" if f.duration_s else "") for f in schedule))
-    late = []
+    late, workers = [], []
     try:
         say(f"starting {config.instances} instances x {config.workers} workers behind nginx")
         cluster.start(config.instances, config.workers)
@@ -86,6 +86,7 @@ def run_chaos(config, database_url, workdir, postgres=None):
         runs = TickingRuns(cluster, config.rows, config.max_concurrency, config.start_value, config.tick_ms).start()
         history = History(cluster.url(""), LedgerBits(*ledger), runs.ticking_rows, config.seed,
                           clients=config.clients, ops_per_s=config.ops_per_s).start()
+        workers += [runs, history, sampler]  # stopped in this order
         _wait_for_first_ticks(database_url)
         faults = _inject_schedule(schedule, target, nodes, random.Random(f"targets/{config.seed}"), late)
         say("faults done; letting the last run finish and the inboxes drain")
@@ -105,6 +106,8 @@ def run_chaos(config, database_url, workdir, postgres=None):
         findings.add(late)
         return findings
     finally:
+        for worker in workers:  # after an error: no client, run or sample outlives the cluster
+            worker.stop()
         cluster.close()
 
 
@@ -119,7 +122,11 @@ def _inject_schedule(schedule, target, nodes, rng, late):
     quiet = threading.Event()
     for number, planned in enumerate(schedule, 1):
         quiet.wait(planned.pause_before_s)  # the schedule's quiet time, not a synchronisation
-        fault = inject(planned.kind, target, rng, planned.duration_s)
+        try:
+            fault = inject(planned.kind, target, rng, planned.duration_s)
+        except Exception as exc:  # e.g. an instance that outlived its graceful stop: the cluster's state is unknown
+            late.append(Violation("fault_failed", f"{planned.kind}: {str(exc).splitlines()[0] if str(exc) else exc!r}"))
+            break
         say(f"fault {number}/{len(schedule)}: {fault.kind}: {fault.detail}")
         faults.append(fault)
         try:

@@ -99,8 +99,8 @@ def check_ledger(operations, applied, values):
         expected = LEDGER_START + sum(set(added))
         if values.get(row_id) != expected:
             violations.append(Violation("ledger_value", f"row {row_id}: value {values.get(row_id)}, expected "
-                                                        f"{expected} from the applied casts (an effect without its removal "
-                                                        f"from the inbox, or the reverse)"))
+                                                        f"{expected} from the applied casts (an effect without its "
+                                                        f"removal from the inbox, or the reverse)"))
     return violations
 
 

@@ -32,6 +32,10 @@ class LeaseKeeper:
         self._ttl_ms = ttl_ms
         self.held = {}  # shard -> the epoch of our lease on it
         self.balanced = False  # the last round found this node at its target share
+        # After a round that could not reach the database (an outage every node went through), the
+        # next one renews and heartbeats but claims nothing: the peers' heartbeats are stale too, and
+        # a node claiming its "target" among the few it sees live would take every expired lease.
+        self._claims_wait_a_round = False
         self._conn = node.pool.dedicated()
 
     def __str__(self):
@@ -51,6 +55,7 @@ class LeaseKeeper:
                     self.renew_and_claim()
                 except UNAVAILABLE as exc:
                     self._node.database.failed("lease round", exc)
+                    self._claims_wait_a_round = True
                     self._conn.close()
                     gevent.sleep(RETRY_AFTER_FAILURE_S)
                     continue
@@ -89,8 +94,9 @@ class LeaseKeeper:
         target = self.target(live)
         if len(self.held) > target:
             self.hand_back(sorted(self.held)[target:])
-        elif len(self.held) < target:
+        elif len(self.held) < target and not self._claims_wait_a_round:
             self._claim(target - len(self.held))
+        self._claims_wait_a_round = False
         self.balanced = len(self.held) == target
         if gained:
             node.shards_gained(gained)

@@ -185,7 +185,13 @@ class Node:
             monitor.release(row_id)
 
     def ensure_monitors(self):
-        for run in self.pool.fetch_all("running_runs", dicts=True):
+        """A monitor for every running run (the sweep tries again if the database cannot answer now)."""
+        try:
+            runs = self.pool.fetch_all("running_runs", dicts=True)
+        except UNAVAILABLE as exc:
+            self.database.failed("monitors", exc)
+            return
+        for run in runs:
             if run["id"] not in self.monitors and not self.stopping:
                 monitor = Monitor(self, run)
                 self.monitors[run["id"]] = monitor

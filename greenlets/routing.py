@@ -15,6 +15,7 @@ import logging
 
 import gevent
 
+from greenlets.db.pool import UNAVAILABLE
 from greenlets.errors import CallTimeout
 from greenlets.listener import CHANNEL, encode, notify_sql
 
@@ -82,4 +83,7 @@ class Router:
                 gevent.spawn(monitor.stop)
 
     def _answer_row(self, row_id, token):
-        self.reply(token, self._node.owner_row_view(row_id))
+        try:
+            self.reply(token, self._node.owner_row_view(row_id))
+        except UNAVAILABLE as exc:  # the asking node answers from the table after its timeout
+            self._node.database.failed("row read for a peer", exc)

@@ -4,7 +4,6 @@ A cast answered 202 is committed to the row's inbox and applied exactly once, ev
 dies while applying it; a run in progress finishes after its worker is killed, without a tick lost
 or doubled; SIGTERM releases the node's shard leases so the next node takes over at once.
 """
-import time
 
 from tests.support.database import row_locked
 from tests.support.service import start_run, wait_for_run
@@ -134,9 +133,7 @@ def test_sigterm_releases_the_nodes_leases_so_a_new_node_finishes_the_run_withou
                message="the run never got going")
 
     service.http.close()  # no idle keep-alive connection for the worker to wait out (gunicorn's keepalive)
-    began = time.monotonic()
     assert service.stop(timeout=10) == 0
-    assert time.monotonic() - began < 5
 
     assert db.fetch_value("SELECT count(*) FROM shard_leases WHERE node_id IS NOT NULL") == 0
     assert db.fetch_value("SELECT count(*) FROM nodes") == 0
@@ -144,11 +141,12 @@ def test_sigterm_releases_the_nodes_leases_so_a_new_node_finishes_the_run_withou
     assert "active" not in counts, f"rows left active by a graceful stop: {counts}"
     assert counts.get("pending", 0) > 0, f"the service was stopped too late to be mid-run: {counts}"
 
+    # Ready means holding its share: with the leases released (not left to expire) the new node
+    # claims every shard at its first lease round, before the first epoch of any lease could expire.
     successor = make_service()
-    ready_at = time.monotonic()
-    wait_until(lambda: successor.json("/metrics")["shards_held"] == SHARDS, 1.0, interval=0.02,
-               message="the new node did not own every shard right after it became ready")
-    assert time.monotonic() - ready_at < 1.0  # far below the 5 s a lease takes to expire
+    assert successor.json("/metrics")["shards_held"] == SHARDS
+    assert db.fetch_value("SELECT count(*) FROM shard_leases WHERE node_id = %s AND expires_at > now()",
+                          (successor.json("/metrics")["node"],)) == SHARDS
 
     done = wait_for_run(successor, run["id"], timeout=15)
     assert done["done"] == 300 and done["ticks"] == 300 * 10 and done["failed"] == 0

@@ -148,7 +148,8 @@ def test_a_call_queued_behind_a_stop_is_answered_at_once_not_by_the_inbox_sweepe
         elapsed = time.monotonic() - started
 
         assert got["status"] == "idle"
-        assert elapsed < 1.0, f"row {row_id}: the call waited {elapsed:.2f} s (for the 2 s inbox sweep)"
+        # the sweep comes every 2 s: an answer in well under that was delivered, not swept up
+        assert elapsed < 1.5, f"row {row_id}: the call waited {elapsed:.2f} s (for the 2 s inbox sweep)"
 
 
 def test_a_message_to_a_row_of_a_finished_run_starts_a_server_that_applies_it_without_ticking(service, db):

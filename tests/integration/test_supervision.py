@@ -140,3 +140,26 @@ def test_stopping_a_run_leaves_its_values_as_they_are_and_ends_its_row_servers(s
     assert sum(ticks for _, ticks, _ in rows) == stopped["ticks"]
     row = service.json(f"/rows/{run['first_row_id']}")
     assert (row["status"], row["node"]) == ("idle", None)
+
+
+REFUSE_FINISH = """
+CREATE FUNCTION refuse_finish() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'finishing run % refused by the test', NEW.id;
+END $$;
+CREATE TRIGGER refuse_finish BEFORE UPDATE OF status ON runs FOR EACH ROW
+    WHEN (NEW.status = 'done') EXECUTE FUNCTION refuse_finish();
+"""
+
+
+def test_a_monitor_that_raises_is_restarted_by_its_node_and_its_run_still_finishes(service, db):
+    db.fetch_all(REFUSE_FINISH)
+    run = start_run(service, rows=20, start_value=2, tick_ms=50, scan_ms=100)
+
+    wait_until(lambda: service.json("/metrics")["counters"]["service_restarts"] >= 2, 15,
+               message="the monitor was not restarted after raising")
+    db.fetch_all("DROP TRIGGER refuse_finish ON runs")
+
+    done = wait_for_run(service, run["id"], timeout=15)
+    assert done["done"] == 20 and done["ticks"] == 40 and done["restarts"] == 0
+    assert "greenrow.service.restart name=monitor-" in service.log()

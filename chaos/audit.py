@@ -61,6 +61,12 @@ def ticks_on_expired_lease(conn, run_ids):
     return _fetch(conn, "ticks_on_expired_lease", {"run_ids": list(run_ids)})[0]["ticks"]
 
 
+def row_restarts(conn, run_ids):
+    """(restarts counted, rows restarted) over the given runs (a figure, not a violation)."""
+    record = _fetch(conn, "row_restarts", {"run_ids": list(run_ids)})[0]
+    return record["restarts"], record["rows"]
+
+
 def check_finished_rows(conn, run_ids):
     """Every row of a finished run is done at 0 with exactly start_value/step ticks, each audited once."""
     violations = []

@@ -216,3 +216,9 @@ resumed AS (
 SELECT extract(epoch FROM max(first_tick) - %(ended_at)s)::float AS resume_s,
        count(*) FILTER (WHERE first_tick IS NULL) AS never_resumed
   FROM resumed;
+
+-- name: row_restarts
+-- Restarts counted on the rows of the given runs: the chaos run crashes no row server on purpose, so
+-- each one is a fault the product took for a crash (a figure: a database outage must not count).
+SELECT coalesce(sum(restarts), 0)::bigint AS restarts, count(*) FILTER (WHERE restarts > 0) AS rows
+  FROM rows WHERE run_id = ANY(%(run_ids)s);

@@ -55,6 +55,7 @@ def check_everything(conn, *, runs, tick_ms, ledger, operations, sampler, faults
     findings.recoveries = recoveries(conn, faults, operations, tick_ms)
     findings.figures = figures(operations, sampler, faults, log_lines)
     findings.figures["ticks_on_expired_lease"] = audit.ticks_on_expired_lease(conn, finished)
+    findings.figures["row_restarts"] = audit.row_restarts(conn, [run["id"] for run in runs])
     return findings
 
 

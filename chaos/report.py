@@ -38,6 +38,8 @@ def render(seed, findings):
     rows.append(("recovery time p50 / max", _recovery(findings.recoveries)))
     rows.append(("concurrency samples", str(figures.get("samples", 0))))
     rows.append(("ticks on an expired lease, nobody else's yet", str(figures.get("ticks_on_expired_lease", 0))))
+    restarts, restarted = figures.get("row_restarts", (0, 0))
+    rows.append(("row restarts (rows)", f"{restarts} ({restarted})"))
     rows.append(("tracebacks in the instances' logs", str(figures.get("tracebacks", 0))))
     width = max(len(label) for label, _ in rows)
     lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]

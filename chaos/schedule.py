@@ -29,8 +29,8 @@ def draw_schedule(seed, faults, kinds, lease_ttl_ms):
 
 
 def _duration(kind, rng, lease_ttl_ms):
-    if kind == "stop_node":
+    if kind == "pause_node":
         return round(lease_ttl_ms / 1000.0 + rng.uniform(*STOPPED_PAST_LEASE_S), 2)
-    if kind == "restart_postgres":
+    if kind == "stop_postgres":
         return DATABASE_DOWN_S
     return 0.0

@@ -1,6 +1,7 @@
 """Shared fixtures: a real PostgreSQL per session, a fresh database and a real service (or cluster) per test."""
 import pytest
 
+from chaos.controlled_postgres import ControlledPostgres, PostgresUnavailable
 from tests.support.cluster import SHORT_LEASES, Cluster
 from tests.support.database import Db, TestServer
 from tests.support.service import ServiceProcess
@@ -18,6 +19,18 @@ def database_url(pg_server):
     name, url = pg_server.create_database()
     yield url
     pg_server.drop_database(name)
+
+
+@pytest.fixture
+def controlled_postgres():
+    """A dedicated embedded PostgreSQL with a migrated database, to stop and start (even with DATABASE_URL
+    set: stopping a shared server would harm other tests). For the fault tests and the chaos run."""
+    try:
+        server = ControlledPostgres()
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.close()
 
 
 @pytest.fixture

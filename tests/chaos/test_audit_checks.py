@@ -155,3 +155,9 @@ def test_a_lease_changing_hands_is_audited_and_a_renewal_is_not(planted):
     planted.as_node("b").cursor().execute("UPDATE shard_leases SET node_id = 'b', epoch = epoch + 1")
     assert planted.value("SELECT array_agg(row(shard, old_node_id, new_node_id, new_epoch, by_node_id)::text)"
                          " FROM lease_audit") == ["(1,a,b,2,b)"]
+
+
+def test_restarts_counted_on_the_runs_rows_are_a_figure_of_the_run(planted):
+    run_id = planted.run(rows=3)
+    planted.execute("UPDATE rows SET restarts = 2 WHERE id = 1")
+    assert audit.row_restarts(planted.conn, [run_id]) == (2, 1)

@@ -2,7 +2,7 @@
 of a cast not yet sent, a 500, a breach of max_concurrency; and stay quiet on a clean history."""
 from chaos.checker import check_cap, check_http, check_ledger, check_reads
 from chaos.history import Operation, classify
-from chaos.injectors import Fault
+from chaos.faults import Fault
 from chaos.workload import LEDGER_START
 
 ROW = 10

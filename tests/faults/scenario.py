@@ -32,22 +32,21 @@ ACCEPTED_BEFORE_FAULT = 20       # messages committed before the fault: the traf
 
 class FaultScenario:
     def __init__(self, client, db, instances, rows=2000, start_value=10, tick_ms=200, max_concurrency=500,
-                 run_timeout_s=RUN_TIMEOUT_S, spare_rows=0):
+                 run_timeout_s=RUN_TIMEOUT_S):
         self.client = client         # where requests go: a ServiceProcess, or a Cluster (nginx)
         self.db = db
         self.instances = list(instances)  # whose logs are read (anything with log())
         self.params = {"rows": rows, "start_value": start_value, "step": 1, "tick_ms": tick_ms,
                        "max_concurrency": max_concurrency}
         self.run_timeout_s = run_timeout_s
-        self.spare = spare_rows      # ledger rows past the clients' ones, for a test's own messages
         self.run = self.ledger = self.history = None
 
     def start(self):
         with closing(psycopg2.connect(self.db.url)) as conn:
             audit.install(conn)
-        self.ledger = self._start_run(rows=LEDGER_ROWS + self.spare, start_value=LEDGER_START,
-                                      tick_ms=LEDGER_TICK_MS, max_concurrency=LEDGER_ROWS + self.spare)
-        self.run = self._start_run(**self.params)
+        self.ledger = self.start_run(rows=LEDGER_ROWS, start_value=LEDGER_START, tick_ms=LEDGER_TICK_MS,
+                                     max_concurrency=LEDGER_ROWS)
+        self.run = self.start_run(**self.params)
         span = (self.run["first_row_id"], self.run["last_row_id"])
         self.history = History(self.client.url(""), LedgerBits(self.ledger["first_row_id"], LEDGER_ROWS),
                                lambda: span, seed=self.run["id"], clients=CLIENTS, ops_per_s=OPS_PER_S).start()
@@ -56,11 +55,7 @@ class FaultScenario:
     @property
     def ledger_rows(self):
         """The rows the clients send casts and calls to."""
-        return range(self.ledger["first_row_id"], self.ledger["first_row_id"] + LEDGER_ROWS)
-
-    @property
-    def spare_rows(self):
-        return range(self.ledger["first_row_id"] + LEDGER_ROWS, self.ledger["last_row_id"] + 1)
+        return range(self.ledger["first_row_id"], self.ledger["last_row_id"] + 1)
 
     @property
     def total_ticks(self):
@@ -112,12 +107,12 @@ class FaultScenario:
                                          f" the fault"))
         return time.monotonic() - began
 
-    # --- internals ---
-    def _start_run(self, **params):
+    def start_run(self, **params):
         response = self.client.post("/runs", json=params)
         assert response.status_code == 201, response.text
         return response.json()
 
+    # --- internals ---
     def _explain(self, what):
         states = self.db.fetch_all("SELECT state, count(*), sum(restarts) FROM rows WHERE run_id = %s"
                                    " GROUP BY state ORDER BY state", (self.run["id"],))

@@ -7,6 +7,7 @@ from contextlib import ExitStack
 import requests
 
 from chaos import faults
+from chaos.workload import LEDGER_TICK_MS
 from tests.faults.scenario import FaultScenario
 from tests.support.cluster import SHORT_LEASES, wait_for_inbox_empty
 from tests.support.database import row_locked
@@ -15,7 +16,7 @@ from tests.support.wait import wait_until
 LEASE_TTL_S = int(SHORT_LEASES["GREENROW_LEASE_TTL_MS"]) / 1000
 PAUSE_PAST_LEASE_S = 2.0
 WAITING_CALLS = 3
-SPARE_ROWS = 16                # ledger rows on 16 shards: some of them on each of two nodes
+WAITING_RUN_ROWS = 256         # a row on every shard: some on each node
 CALL_WAIT_MS = 60_000          # the longest a call may wait (the API's limit)
 GRACEFUL_TIMEOUT_S = 30        # gunicorn's graceful_timeout (config/gunicorn.conf.py)
 
@@ -53,13 +54,16 @@ def test_a_node_frozen_past_its_lease_comes_back_without_disturbing_the_run(make
 def test_an_instance_stopped_with_calls_waiting_hands_its_shards_off_within_the_graceful_timeout(make_cluster, db):
     cluster = make_cluster(instances=2, workers=1)
     stayer, leaver = cluster.instances
-    scenario = FaultScenario(cluster, db, cluster.instances, spare_rows=SPARE_ROWS).start()
+    scenario = FaultScenario(cluster, db, cluster.instances).start()
     scenario.wait_for_progress(0.3)
     leaving = nodes_of(db, leaver)
-    # Calls to the leaving instance that cannot be answered soon: their rows, on the staying node, are
-    # locked against their messages' apply (as a slow statement would), so the calls wait for a reply.
-    waited_on = rows_held_by(db, scenario.spare_rows, nodes_of(db, stayer))[:WAITING_CALLS]
-    assert len(waited_on) == WAITING_CALLS, "the staying node holds too few of the spare rows' shards"
+    # Calls to the leaving instance that cannot be answered soon: their rows (a run of their own, on the
+    # staying node) are locked against their messages' apply, as a slow statement would, so they wait.
+    waiting = scenario.start_run(rows=WAITING_RUN_ROWS, start_value=1, tick_ms=LEDGER_TICK_MS,
+                                 max_concurrency=WAITING_RUN_ROWS)
+    waiting_rows = range(waiting["first_row_id"], waiting["last_row_id"] + 1)
+    waited_on = rows_held_by(db, waiting_rows, nodes_of(db, stayer))[:WAITING_CALLS]
+    assert len(waited_on) == WAITING_CALLS, "the staying node holds too few of the waiting run's shards"
 
     with ExitStack() as held, ThreadPoolExecutor(WAITING_CALLS) as callers:
         for row_id in waited_on:
@@ -72,19 +76,22 @@ def test_an_instance_stopped_with_calls_waiting_hands_its_shards_off_within_the_
         held.close()
         answers = [call.result(timeout=60) for call in calls]
 
-    log = leaver.log()
-    handed_off = [node for node in leaving if f"greenrow.node.stop node={node}" in log
-                  and db.fetch_value("SELECT count(*) FROM nodes WHERE id = %s", (node,)) == 0]
-    assert leaving and handed_off == leaving, (
-        f"{stop.detail} after {stop.duration_s:.1f} s; nodes {leaving} should have stopped gracefully (logged"
-        f" greenrow.node.stop, released their leases, deregistered) within gunicorn's graceful timeout"
-        f" ({GRACEFUL_TIMEOUT_S} s), only {handed_off} did; the waiting calls got {answers};"
-        f" the log's last lines:\n" + "\n".join(log.splitlines()[-15:]))
-    assert "could not release leases" not in log
-    # Their messages are committed: a 503 would tell the client they were not (a retry would apply them
-    # twice); the API's answer for "committed, no reply in time" is a 504 `timeout`.
-    assert answers == [(504, "timeout")] * WAITING_CALLS, f"the waiting calls got {answers}"
-    scenario.finish([stop])
+    def handed_off(_ops):
+        log = leaver.log()
+        stopped = [node for node in leaving if f"greenrow.node.stop node={node}" in log
+                   and db.fetch_value("SELECT count(*) FROM nodes WHERE id = %s", (node,)) == 0]
+        assert leaving and stopped == leaving and "could not release leases" not in log, (
+            f"{stop.detail} after {stop.duration_s:.1f} s; nodes {leaving} should have stopped gracefully (logged"
+            f" greenrow.node.stop, released their leases, deregistered) within gunicorn's graceful timeout"
+            f" ({GRACEFUL_TIMEOUT_S} s), only {stopped} did; the log's last lines:\n"
+            + "\n".join(log.splitlines()[-15:]))
+
+    def answered_as_committed(_ops):
+        # Their messages are committed: a 503 would tell the client they were not (a retry would apply them
+        # twice); the API's answer for "committed, no reply in time" is a 504 `timeout`.
+        assert answers == [(504, "timeout")] * WAITING_CALLS, f"the waiting calls got {answers}"
+
+    scenario.finish([stop], also=[handed_off, answered_as_committed])
     wait_for_inbox_empty(db, waited_on)
 
 

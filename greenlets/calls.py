@@ -7,6 +7,10 @@ from gevent.event import AsyncResult
 from greenlets.errors import CallTimeout
 
 
+class _GivenUp(Exception):
+    pass
+
+
 class PendingCalls:
     """Tokens are ``<node id>/<random>``, so a reply from any node finds its way back here."""
 
@@ -24,19 +28,22 @@ class PendingCalls:
         return token
 
     def wait(self, token, message_id, timeout_ms):
-        """The reply, or CallTimeout after timeout_ms."""
+        """The reply, or CallTimeout after timeout_ms (or at once when the node stops waiting)."""
         try:
             return self._waiting[token].get(timeout=timeout_ms / 1000.0)
         except gevent.Timeout:
             raise CallTimeout(message_id, timeout_ms) from None
+        except _GivenUp as given_up:
+            raise CallTimeout(message_id, timeout_ms, str(given_up)) from None
         finally:
             self._waiting.pop(token, None)
 
-    def fail_all(self, error):
-        """Answer every waiting caller with ``error`` (the node is stopping)."""
+    def give_up_all(self, why):
+        """Stop waiting for every reply (the node is stopping): each caller gets its CallTimeout now,
+        saying ``why``. Their messages are committed and stay queued: a timeout, not a refusal."""
         for result in list(self._waiting.values()):
             if not result.ready():
-                result.set_exception(error)
+                result.set_exception(_GivenUp(why))
 
     def cancel(self, token):
         self._waiting.pop(token, None)

@@ -16,7 +16,8 @@ class RunNotFound(Exception):
 class CallTimeout(Exception):
     """A call (?wait=true) got no reply in time; the message stays committed and will be applied (HTTP 504)."""
 
-    def __init__(self, message_id, timeout_ms):
-        super().__init__(f"no reply from row server within {timeout_ms} ms; message {message_id} stays queued")
+    def __init__(self, message_id, timeout_ms, why=None):
+        why = why or f"no reply from row server within {timeout_ms} ms"
+        super().__init__(f"{why}; message {message_id} stays queued and will be applied")
         self.message_id = message_id
         self.timeout_ms = timeout_ms

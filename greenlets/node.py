@@ -127,11 +127,12 @@ class Node:
         log.info("greenrow.node.start node=%s shards=%d/%d", self.id, len(self.leases.held), settings.shards)
 
     def drain(self):
-        """The worker was asked to stop (SIGTERM): refuse new requests and answer every waiting call with
-        503 now, so gunicorn's graceful stop does not wait out their timeouts and the node gets to hand
-        its shards off (stop) well within the graceful timeout."""
+        """The worker was asked to stop (SIGTERM): refuse new requests (503) and answer every waiting call
+        now with 504 (its message is committed and will be applied: a timeout, not a refusal), so
+        gunicorn's graceful stop does not wait out their timeouts and the node gets to hand its shards
+        off (stop) well within the graceful timeout."""
         self.draining = True
-        self.calls.fail_all(RuntimeUnavailable("the node is stopping; the message stays queued and will be applied"))
+        self.calls.give_up_all("the node that took the call is stopping and will not wait for the reply")
 
     def stop(self):
         """Graceful stop: servers finish their tick in flight, leases are released, the node leaves."""

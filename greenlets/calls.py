@@ -16,6 +16,7 @@ class PendingCalls:
 
     def __init__(self):
         self._waiting = {}
+        self._calls = {}  # token -> (message id, row id, message type), once the message is committed
         self.node_id = None
 
     def __len__(self):
@@ -27,8 +28,10 @@ class PendingCalls:
         self._waiting[token] = AsyncResult()
         return token
 
-    def wait(self, token, message_id, timeout_ms):
+    def wait(self, token, message_id, timeout_ms, row_id=None, message_type=None):
         """The reply, or CallTimeout after timeout_ms (or at once when the node stops waiting)."""
+        if row_id is not None:
+            self._calls[token] = (message_id, row_id, message_type)
         try:
             return self._waiting[token].get(timeout=timeout_ms / 1000.0)
         except gevent.Timeout:
@@ -37,6 +40,11 @@ class PendingCalls:
             raise CallTimeout(message_id, timeout_ms, str(given_up)) from None
         finally:
             self._waiting.pop(token, None)
+            self._calls.pop(token, None)
+
+    def waiting_calls(self):
+        """(token, message id, row id, message type) of every call waiting for its reply."""
+        return [(token, *call) for token, call in list(self._calls.items()) if token in self._waiting]
 
     def give_up_all(self, why):
         """Stop waiting for every reply (the node is stopping): each caller gets its CallTimeout now,
@@ -47,6 +55,7 @@ class PendingCalls:
 
     def cancel(self, token):
         self._waiting.pop(token, None)
+        self._calls.pop(token, None)
 
     def reply(self, token, reply):
         """Hand a reply to its caller; False when no caller waits for it any more."""

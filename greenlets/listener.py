@@ -55,6 +55,7 @@ class Listener:
             log.info("greenrow.listener.start node=%s", self._node.id)
             self._node.database.succeeded()
             gevent.spawn(self._node.catch_up)
+            gevent.spawn(self._node.settle_calls)
             while True:
                 try:
                     wait_read(conn.fileno(), timeout=IDLE_CHECK_S)

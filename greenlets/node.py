@@ -13,6 +13,7 @@ import uuid
 from contextlib import contextmanager
 
 import gevent
+import psycopg2.errors
 from psycopg2.extras import Json
 
 from config.settings import SettingsError
@@ -42,6 +43,8 @@ INBOX_SWEEP_MAX_ROWS = 2000  # row servers a sweep starts at most (each applies 
 STOP_TIMEOUT_S = 10.0
 TICK_WRITERS = 2
 ROW_READ_TIMEOUT_MS = 2000
+DEADLOCK_RETRIES = 3
+REPLY_GRACE_S = 1.0
 
 
 class Node:
@@ -220,6 +223,33 @@ class Node:
         except UNAVAILABLE as exc:
             self.database.failed("catch-up", exc)
 
+    def settle_calls(self):
+        """After the listener (re)connects: a reply sent to this node while it was not listening is
+        lost. A waiting call whose message is no longer queued was applied; if its reply has not come
+        within REPLY_GRACE_S, it is answered with its row as the table shows it now (a state at or
+        after the message's effect) rather than left to time out."""
+        if not self.calls.waiting_calls():
+            return
+        gevent.sleep(REPLY_GRACE_S)
+        calls = self.calls.waiting_calls()
+        if not calls:
+            return
+        try:
+            queued = {message_id for (message_id,) in self.pool.fetch_all(
+                "queued_messages", {"ids": [message_id for _, message_id, _, _ in calls]})}
+            for token, message_id, row_id, message_type in calls:
+                if message_id in queued:
+                    continue  # not applied yet: its reply comes, now that the node listens again
+                record = self.pool.fetch_one("row_view", {"row_id": row_id, "node_id": self.id,
+                                                          **self.router.row_request_params(None)}, dicts=True)
+                reply = row_view(record, record["owner"])
+                reply["type"] = "pong" if message_type == "ping" else message_type
+                if self.calls.reply(token, reply):
+                    log.info("greenrow.call.settled message=%s row=%s (its reply was lost to a reconnect)",
+                             message_id, row_id)
+        except UNAVAILABLE as exc:
+            self.database.failed("settling calls", exc)
+
     def shards_lost(self, shards):
         """Stop the row servers of shards whose lease term ended (not those of a newer term held now)."""
         held = self.leases.held
@@ -262,7 +292,7 @@ class Node:
         except UNAVAILABLE as exc:
             # the database is gone, restarting, or too slow (statement or lock timeout): try again later
             self.database.failed("request", exc)
-            raise RuntimeUnavailable(f"the database could not answer: {' '.join(str(exc).split())}") from None
+            raise RuntimeUnavailable(f"the database could not answer: {' '.join(str(exc).split())}") from exc
 
     @contextmanager
     def _transaction(self, dicts=True):
@@ -309,9 +339,18 @@ class Node:
         return [run_view(record) for record in records]
 
     def stop_run(self, run_id):
-        with self._transaction() as cur:
-            run_query(cur, "stop_run", {"run_id": run_id})
-            self.router.send({"k": "run_stop", "run": run_id}, cur)
+        # stop_run updates every unfinished row of the run at once, in no particular order, while tick
+        # batches lock rows in theirs: PostgreSQL may pick it as a deadlock's victim, which rolls it
+        # back whole. It is idempotent: run it again.
+        for attempt in range(DEADLOCK_RETRIES + 1):
+            try:
+                with self._transaction() as cur:
+                    run_query(cur, "stop_run", {"run_id": run_id})
+                    self.router.send({"k": "run_stop", "run": run_id}, cur)
+                break
+            except RuntimeUnavailable as exc:
+                if not isinstance(exc.__cause__, psycopg2.errors.DeadlockDetected) or attempt == DEADLOCK_RETRIES:
+                    raise
         monitor = self.monitors.get(run_id)
         if monitor is not None:
             monitor.stop()
@@ -363,7 +402,7 @@ class Node:
         if not wait:
             return {"message_id": message_id}
         try:
-            reply = self.calls.wait(token, message_id, timeout_ms)
+            reply = self.calls.wait(token, message_id, timeout_ms, row_id, message["type"])
         except Exception:
             self.telemetry.bump("calls_timed_out")
             raise

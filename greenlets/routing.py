@@ -42,13 +42,18 @@ class Router:
         """Parameters of a statement that wakes a row's owner itself (insert_message): its channel and payload."""
         return {"channel": CHANNEL, "wake": encode({"k": "wake", "row": row_id})}
 
-    def reply(self, token, reply):
-        """Answer a caller, on this node or another one (the token says which)."""
+    def is_local(self, token):
+        """Whether the caller a reply token names waits on this node."""
+        return token.split("/", 1)[0] == self._node.id
+
+    def reply(self, token, reply, cur=None):
+        """Answer a caller, on this node or another one (the token says which); with ``cur``, a reply to
+        another node goes out as part of that cursor's transaction."""
         node_id = token.split("/", 1)[0]
         if node_id == self._node.id:
             self._node.calls.reply(token, reply)
         else:
-            self.send({"k": "reply", "to": node_id, "token": token, "reply": reply})
+            self.send({"k": "reply", "to": node_id, "token": token, "reply": reply}, cur)
 
     def row_request_params(self, token):
         """Parameters of a row read that asks the row's owner for its view itself (row_view): its

@@ -1,6 +1,8 @@
 """How a row server applies the messages of its durable inbox: oldest first, one transaction each.
 
-Each message's removal and its effect on the row commit together (exactly once). A message whose
+Each message's removal and its effect on the row commit together (exactly once). A call's reply to a
+caller on another node is sent in that same transaction (a notification goes out when, and only if,
+the effect commits: a connection cut after the commit cannot lose it on this side). A message whose
 effect can never be applied (a poison message) is set aside, so it cannot block the ones behind it.
 """
 import logging
@@ -49,11 +51,15 @@ def apply_next_message(node, row_id, epoch):
             row = cur.fetchone()
             if row is None:
                 raise Fenced()
+            applied = Applied(message["id"], message["type"], message["reply_to"], row, message["more"])
+            if applied.reply_to and not node.router.is_local(applied.reply_to):
+                node.router.reply(applied.reply_to, reply_for(applied, node.id), cur)
+                applied.reply_to = None  # answered
     except POISON as exc:
         # Deterministic: retrying would fail the same way and block every message behind it.
         discard(node, row_id, epoch, message, exc)
         return DISCARDED
-    return Applied(message["id"], message["type"], message["reply_to"], row, message["more"])
+    return applied
 
 
 DISCARDED = object()

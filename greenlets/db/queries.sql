@@ -190,6 +190,10 @@ ticked AS (
 SELECT coalesce(array_agg(id), '{}') FROM (
     SELECT unnest(%(ids)s::bigint[]) AS id EXCEPT SELECT id FROM ticked) AS refused;
 
+-- name: queued_messages
+-- Which of the given messages are still in their inbox (not applied yet).
+SELECT id FROM messages WHERE id = ANY(%(ids)s::bigint[]);
+
 -- name: insert_message
 -- Commit a message to a row's durable inbox and, when another node owns the row, ring that node
 -- (%(wake)s on %(channel)s) in the same statement: one round trip. Returns the message id and the

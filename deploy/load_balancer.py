@@ -17,11 +17,9 @@ SERVER_CONF = REPO / "deploy" / "nginx" / "greenrow.conf"
 
 # How nginx treats each instance (the same in deploy/nginx/upstream.compose.conf). Idle connections
 # to an instance are closed by nginx after 1 s, before gunicorn's keepalive (2 s) closes them under it.
-# max_fails=0: nginx never takes an instance out of rotation by itself. It counts as a failure every
-# answer that proxy_next_upstream retries, 503 included, so during a database outage (every node
-# answering 503 "unavailable", as it should) it took every instance out and answered 502 itself. A
-# request that cannot connect to an instance still goes on to the next one.
-UPSTREAM_SERVER_PARAMS = "max_fails=0"
+# An instance that fails 3 times (refused, timed out, 502: the proxy_next_upstream conditions of
+# greenrow.conf, which leave out the service's own 503s) is left alone for 5 s.
+UPSTREAM_SERVER_PARAMS = "max_fails=3 fail_timeout=5s"
 UPSTREAM_KEEPALIVE = ("keepalive 32;", "keepalive_timeout 1s;")
 
 NGINX_INSTALL_HINT = "nginx is not installed; install Debian's package: apt-get install nginx"

@@ -31,7 +31,7 @@ PROCESS_GONE_TIMEOUT_S = 10.0
 TERMINATE_TIMEOUT_S = 45.0  # gunicorn's graceful_timeout (30 s) plus the nodes' hand-off
 FAILOVER_GAP_S = 0.7        # what a failover looks like to the service: every connection cut twice, 0.7 s apart
 # A LISTEN connection's last statement: LISTEN, or the liveness probe it runs after 30 s without a
-# notification (greenlets/listener.py); no other connection of the service runs exactly these.
+# notification (greenlets/ownership/listener.py); no other connection of the service runs exactly these.
 LISTEN_QUERIES = ["LISTEN greenrow", "SELECT 1"]
 
 

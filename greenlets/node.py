@@ -17,22 +17,23 @@ import psycopg2.errors
 from psycopg2.extras import Json
 
 from config.settings import SettingsError
-from greenlets.calls import PendingCalls
-from greenlets.db.migrate import migrate
-from greenlets.db.queries import run_query
 from greenlets.database_health import DatabaseHealth
+from greenlets.db.migrate import migrate
 from greenlets.db.pool import UNAVAILABLE, Pool
+from greenlets.db.queries import run_query
 from greenlets.errors import RowNotFound, RuntimeUnavailable
-from greenlets.leases import LeaseKeeper
 from greenlets.memory import release_free_memory, rss_bytes
-from greenlets.listener import Listener
-from greenlets.monitor import Monitor
-from greenlets.registry import Registry
-from greenlets.routing import Router
-from greenlets.row_server import stop_all
-from greenlets.supervisor import RowSupervisor, ServiceSupervisor
+from greenlets.ownership.calls import PendingCalls
+from greenlets.ownership.leases import LeaseKeeper
+from greenlets.ownership.listener import Listener
+from greenlets.ownership.routing import Router
+from greenlets.rows.monitor import Monitor
+from greenlets.rows.registry import Registry
+from greenlets.rows.server import stop_all
+from greenlets.rows.supervisor import RowSupervisor
+from greenlets.rows.ticks import TickWriter
+from greenlets.services import ServiceSupervisor
 from greenlets.telemetry import Telemetry
-from greenlets.tick_writer import TickWriter
 from greenlets.views import row_view, run_view
 
 log = logging.getLogger(__name__)

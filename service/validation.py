@@ -12,7 +12,7 @@ from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BaseConverter, ValidationError
 
-from greenlets.messages import TYPES as MESSAGE_TYPES
+from greenlets.rows.messages import TYPES as MESSAGE_TYPES
 from service.errors import ApiError
 
 MAX_ID = 2**63 - 1  # PostgreSQL bigint

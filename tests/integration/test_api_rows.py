@@ -3,7 +3,7 @@
 Most tests share one service (and its database) started once for this module (the api fixture): they
 read, or touch rows nobody else uses. The test that may leave a row broken starts a service of its own.
 """
-from greenlets.messages import TYPES as MESSAGE_TYPES
+from greenlets.rows.messages import TYPES as MESSAGE_TYPES
 from tests.support.api import assert_shape, call, row, send
 from tests.support.service import start_run, wait_for_run
 from tests.support.wait import assert_holds, wait_until

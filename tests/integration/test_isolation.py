@@ -6,7 +6,7 @@ import psycopg2
 import pytest
 
 from greenlets.db.queries import run_query
-from greenlets.messages import effect
+from greenlets.rows.messages import effect
 from tests.support.wait import wait_until
 
 NODE, EPOCH = "node-a", 7

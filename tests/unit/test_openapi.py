@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from greenlets.messages import TYPES as MESSAGE_TYPES
+from greenlets.rows.messages import TYPES as MESSAGE_TYPES
 from service import create_app
 from service.openapi import DOCUMENT, ERROR_CODES, undocumented_routes
 

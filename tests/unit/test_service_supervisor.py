@@ -5,14 +5,14 @@ import time
 
 import gevent
 
-from greenlets import supervisor
-from greenlets.supervisor import ServiceSupervisor
+from greenlets import services
+from greenlets.services import ServiceSupervisor
 from greenlets.telemetry import Telemetry
 
 
 def test_a_child_that_ran_for_a_while_before_it_raised_is_restarted_after_the_first_delay_again(monkeypatch):
-    monkeypatch.setattr(supervisor, "SERVICE_RESTART_DELAYS_S", (0.01, 0.05, 0.3))
-    monkeypatch.setattr(supervisor, "SERVICE_HEALTHY_AFTER_S", 0.2)
+    monkeypatch.setattr(services, "SERVICE_RESTART_DELAYS_S", (0.01, 0.05, 0.3))
+    monkeypatch.setattr(services, "SERVICE_HEALTHY_AFTER_S", 0.2)
     starts = []
 
     def child():
@@ -23,12 +23,12 @@ def test_a_child_that_ran_for_a_while_before_it_raised_is_restarted_after_the_fi
             raise RuntimeError(f"failure {len(starts)}")
         gevent.sleep(10)
 
-    services = ServiceSupervisor(Telemetry())
-    services.start_child("flaky", child)
+    node_services = ServiceSupervisor(Telemetry())
+    node_services.start_child("flaky", child)
     deadline = time.monotonic() + 5
     while len(starts) < 6 and time.monotonic() < deadline:
         gevent.sleep(0.01)
-    services.stop()
+    node_services.stop()
 
     gaps = [later - earlier for earlier, later in zip(starts, starts[1:])]
     assert len(gaps) == 5, gaps

@@ -11,7 +11,7 @@ import gevent
 from gevent.event import Event
 
 from greenlets.db.pool import UNAVAILABLE
-from greenlets.row_server import RunInfo, stop_all
+from greenlets.rows.server import RunInfo, stop_all
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,8 @@
-"""Supervision: row servers are restarted when they crash, long-lived node services too.
+"""Supervision of row servers: restarted when they crash, up to a restart intensity.
 
 ``RowSupervisor`` follows OTP's restart intensity: a row may crash ``max_restarts`` times in
 ``max_seconds``; each restart waits a doubling backoff and reloads the row from the database. Past
 the limit the row is marked ``failed`` and stays so until a ``set`` message revives it.
-``ServiceSupervisor`` keeps the node's own greenlets (tick writers, lease keeper, monitors, the row
-supervisor itself) running: a child that raises is logged and started again, after a delay that grows
-with consecutive failures and starts over once the child has run for a while.
 
 The database being unavailable is not a crash: a restart or a failure that cannot be written waits
 and is tried again, without counting toward the row's restart intensity.
@@ -22,9 +19,6 @@ from greenlets.db.pool import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
-SERVICE_RESTART_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
-# A child that ran this long before it raised is restarted after the first delay again.
-SERVICE_HEALTHY_AFTER_S = 10.0
 # A restart (or a failure) that could not reach the database is tried again after this long.
 DATABASE_RETRY_S = 0.5
 
@@ -127,52 +121,3 @@ class RowSupervisor:
         self._node.telemetry.bump("row_restarts")
         self._node.registry.start(server.row_id, server.run_info, launched, row["value"], row["paused"],
                                   server.epoch, check_inbox=True)
-
-
-class ServiceSupervisor:
-    """Starts the node's long-lived greenlets and restarts any that raises."""
-
-    def __init__(self, telemetry):
-        self._telemetry = telemetry
-        self._children = {}
-        self.stopping = False
-
-    def start_child(self, name, target, *args):
-        self._spawn(name, target, args, attempt=0)
-
-    def is_running(self, name):
-        child = self._children.get(name)
-        return child is not None and not child[2].dead
-
-    def _spawn(self, name, target, args, attempt, delay=0.0):
-        greenlet = gevent.spawn_later(delay, target, *args) if delay else gevent.spawn(target, *args)
-        greenlet.name = name
-        self._children[name] = (target, args, greenlet, attempt, time.monotonic() + delay)
-        greenlet.rawlink(self._on_exit)
-
-    def _on_exit(self, greenlet):
-        child = self._children.get(greenlet.name)
-        if child is None or child[2] is not greenlet:
-            return
-        if self.stopping or greenlet.successful():
-            del self._children[greenlet.name]
-            return
-        target, args, _, attempt, started = child
-        if time.monotonic() - started >= SERVICE_HEALTHY_AFTER_S:
-            attempt = 0
-        delay = SERVICE_RESTART_DELAYS_S[min(attempt, len(SERVICE_RESTART_DELAYS_S) - 1)]
-        log.error("greenrow.service.restart name=%s error=%r restart_in=%ss",
-                  greenlet.name, greenlet.exception, delay)
-        self._telemetry.bump("service_restarts")
-        self._spawn(greenlet.name, target, args, attempt + 1, delay)
-
-    def stop_child(self, name, timeout_s=5):
-        child = self._children.pop(name, None)
-        if child is not None:
-            child[2].kill(block=True, timeout=timeout_s)
-
-    def stop(self, timeout_s=5):
-        self.stopping = True
-        greenlets = [child[2] for child in self._children.values()]
-        gevent.killall(greenlets, block=True, timeout=timeout_s)
-        self._children.clear()

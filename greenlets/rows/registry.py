@@ -3,7 +3,7 @@
 An entry dies with its server: the server removes itself as its last act, in its own greenlet, so
 a message delivered to a registered server is always seen by it (no stale entries).
 """
-from greenlets.row_server import RowServer
+from greenlets.rows.server import RowServer
 
 
 class Registry:

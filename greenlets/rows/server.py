@@ -31,8 +31,8 @@ from gevent import Greenlet, get_hub
 from greenlet import greenlet as RawGreenlet
 
 from greenlets.db.pool import UNAVAILABLE
-from greenlets.messages import CrashRequested
-from greenlets.row_inbox import DISCARDED, Fenced, apply_next_message, reply_for
+from greenlets.rows.messages import CrashRequested
+from greenlets.rows.inbox import DISCARDED, Fenced, apply_next_message, reply_for
 
 log = logging.getLogger(__name__)
 

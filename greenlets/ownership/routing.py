@@ -17,7 +17,7 @@ import gevent
 
 from greenlets.db.pool import UNAVAILABLE
 from greenlets.errors import CallTimeout
-from greenlets.listener import CHANNEL, encode, notify_sql
+from greenlets.ownership.listener import CHANNEL, encode, notify_sql
 
 log = logging.getLogger(__name__)
 

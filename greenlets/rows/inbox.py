@@ -10,7 +10,7 @@ import logging
 import psycopg2
 
 from greenlets.db.queries import run_query
-from greenlets.messages import effect
+from greenlets.rows.messages import effect
 from greenlets.views import row_view
 
 log = logging.getLogger(__name__)

@@ -46,6 +46,7 @@ TICK_WRITERS = 2
 ROW_READ_TIMEOUT_MS = 2000
 DEADLOCK_RETRIES = 3
 REPLY_GRACE_S = 1.0
+DRAIN_CALLS_S = 10.0  # within gunicorn's graceful_timeout (30 s), leaving the hand-off its time
 
 
 class Node:
@@ -131,11 +132,17 @@ class Node:
         log.info("greenrow.node.start node=%s shards=%d/%d", self.id, len(self.leases.held), settings.shards)
 
     def drain(self):
-        """The worker was asked to stop (SIGTERM): refuse new requests (503) and answer every waiting call
-        now with 504 (its message is committed and will be applied: a timeout, not a refusal), so
-        gunicorn's graceful stop does not wait out their timeouts and the node gets to hand its shards
-        off (stop) well within the graceful timeout."""
+        """The worker was asked to stop (SIGTERM): refuse new requests (503); let the calls already
+        waiting get their replies for up to DRAIN_CALLS_S (the node still runs meanwhile), then answer
+        the ones still waiting with 504 (their messages are committed and will be applied: a timeout,
+        not a refusal). gunicorn's graceful stop is then not held up by calls waiting out their
+        timeouts (up to 60 s), and the node hands its shards off well within the graceful timeout."""
+        if self.draining:
+            return
         self.draining = True
+        deadline = time.monotonic() + DRAIN_CALLS_S
+        while self.calls.waiting_calls() and time.monotonic() < deadline:
+            gevent.sleep(0.05)
         self.calls.give_up_all("the node that took the call is stopping and will not wait for the reply")
 
     def stop(self):

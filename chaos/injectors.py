@@ -53,7 +53,9 @@ INJECTORS = {
     "stop_postgres": lambda target, rng, seconds: faults.stop_postgres_for(target.postgres, seconds),
 }
 # Faults that can cut a request off mid-way: the load balancer's 502/504 during them is an unknown outcome.
-DROPS_REQUESTS = frozenset({"kill_worker", "kill_instance", "pause_node"})
+# A graceful stop too: gunicorn closes its listening socket, and a connection the kernel had already
+# accepted for it but no worker had taken yet is reset; nginx cannot resend a POST it already sent.
+DROPS_REQUESTS = frozenset({"kill_worker", "kill_instance", "pause_node", "terminate_instance"})
 TAKES_AN_INSTANCE = frozenset({"kill_instance", "terminate_instance"})
 
 

@@ -247,6 +247,9 @@ _PATHS = {
     "/readyz": {
         "get": {
             "operationId": "readyz", "tags": ["health"], "summary": "The node can serve requests",
+            "description": "200 once the node runs, the database answers, every worker of this instance is up "
+                           "and the cluster's shards are balanced (a run started now is not slowed by rows "
+                           "changing hands); otherwise 503 `unavailable`, whose message says why.",
             "responses": {"200": _ok("ready", _ref("schemas", "Ready")), **_errors(503)},
         },
     },

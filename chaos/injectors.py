@@ -69,10 +69,14 @@ def inject(kind, target, rng, duration_s):
 
 
 def restore(kind, target):
-    """Start a new instance behind nginx after one was taken down (the dead one stays in nginx's list, as a
-    container that died would, and in the cluster's, so its log is read at the end)."""
+    """Start a new instance behind nginx after one was taken down. The dead one stayed in nginx's list
+    during the fault (nginx must fail over, as for a container that died); it leaves the list once its
+    replacement is in, as a replaced container's address would (dead instances piling up in the list
+    would let a request spend all its tries on them). It stays in the cluster's, whose logs are read at
+    the end."""
     if kind in TAKES_AN_INSTANCE:
         target.cluster.add_instance(workers=target.workers, timeout=REPLACE_TIMEOUT_S)
+        target.cluster.forget_dead_instances()
 
 
 def wait_until_whole(target, nodes, timeout):

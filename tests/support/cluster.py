@@ -76,8 +76,13 @@ class Cluster(HttpClient):
         self.nginx.set_upstreams(self.upstreams())
         return instance
 
-    def upstreams(self):
-        return [f"127.0.0.1:{instance.port}" for instance in self.instances]
+    def upstreams(self, running_only=False):
+        return [f"127.0.0.1:{instance.port}" for instance in self.instances
+                if not running_only or (instance.process is not None and instance.process.poll() is None)]
+
+    def forget_dead_instances(self):
+        """Take instances that exited out of nginx's list (as a replaced container's address leaves it)."""
+        self.nginx.set_upstreams(self.upstreams(running_only=True))
 
     def kill_worker(self, instance, pid=None):
         """SIGKILL one worker (node) of an instance; gunicorn starts a new one. Returns the killed pid."""

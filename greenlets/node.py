@@ -141,7 +141,7 @@ class Node:
             return
         self.draining = True
         deadline = time.monotonic() + DRAIN_CALLS_S
-        while self.calls.waiting_calls() and time.monotonic() < deadline:
+        while len(self.calls) and time.monotonic() < deadline:  # (a call whose message is being committed too)
             gevent.sleep(0.05)
         self.calls.give_up_all("the node that took the call is stopping and will not wait for the reply")
 

@@ -11,6 +11,11 @@ import time
 log = logging.getLogger(__name__)
 
 
+def one_line(error):
+    """A database error's message on one line (libpq's span several), for logs and 503 bodies."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 class DatabaseHealth:
     def __init__(self, telemetry):
         self._telemetry = telemetry
@@ -32,7 +37,7 @@ class DatabaseHealth:
             self.down_since = time.monotonic()
             self._telemetry.bump("database_outages")
             log.warning("greenrow.database.unavailable where=%s error=%s; retrying", where,
-                        " ".join(str(error).split()) or type(error).__name__)
+                        one_line(error))
 
     def succeeded(self):
         """An operation reached the database: an outage in progress is over."""

@@ -17,7 +17,7 @@ import psycopg2.errors
 from psycopg2.extras import Json
 
 from config.settings import SettingsError
-from greenlets.database_health import DatabaseHealth
+from greenlets.database_health import DatabaseHealth, one_line
 from greenlets.db.migrate import migrate
 from greenlets.db.pool import UNAVAILABLE, Pool
 from greenlets.db.queries import run_query
@@ -27,6 +27,7 @@ from greenlets.ownership.calls import PendingCalls
 from greenlets.ownership.leases import LeaseKeeper
 from greenlets.ownership.listener import Listener
 from greenlets.ownership.routing import Router
+from greenlets.rows.inbox import reply_type
 from greenlets.rows.monitor import Monitor
 from greenlets.rows.registry import Registry
 from greenlets.rows.server import stop_all
@@ -248,10 +249,9 @@ class Node:
             for token, message_id, row_id, message_type in calls:
                 if message_id in queued:
                     continue  # not applied yet: its reply comes, now that the node listens again
-                record = self.pool.fetch_one("row_view", {"row_id": row_id, "node_id": self.id,
-                                                          **self.router.row_request_params(None)}, dicts=True)
+                record = self._own_row_record(row_id)
                 reply = row_view(record, record["owner"])
-                reply["type"] = "pong" if message_type == "ping" else message_type
+                reply["type"] = reply_type(message_type)
                 if self.calls.reply(token, reply):
                     log.info("greenrow.call.settled message=%s row=%s (its reply was lost to a reconnect)",
                              message_id, row_id)
@@ -300,7 +300,7 @@ class Node:
         except UNAVAILABLE as exc:
             # the database is gone, restarting, or too slow (statement or lock timeout): try again later
             self.database.failed("request", exc)
-            raise RuntimeUnavailable(f"the database could not answer: {' '.join(str(exc).split())}") from exc
+            raise RuntimeUnavailable(f"the database could not answer: {one_line(exc)}") from exc
 
     @contextmanager
     def _transaction(self, dicts=True):
@@ -321,7 +321,7 @@ class Node:
             record = self.pool.fetch_one("cluster_balance", {"ttl_ms": self.settings.lease_ttl_ms,
                                                              "shards": self.settings.shards}, dicts=True)
         except UNAVAILABLE as exc:
-            return f"the database could not answer: {' '.join(str(exc).split())}"
+            return f"the database could not answer: {one_line(exc)}"
         if record["live"] < self.settings.workers:
             return f"{record['live']} of this instance's {self.settings.workers} workers are up"
         if not record["balanced"]:
@@ -386,9 +386,13 @@ class Node:
 
     def owner_row_view(self, row_id):
         """This node's answer to a peer asking about a row it owns."""
-        record = self.pool.fetch_one("row_view", {"row_id": row_id, "node_id": self.id,
-                                                  **self.router.row_request_params(None)}, dicts=True)
+        record = self._own_row_record(row_id)
         return self._row_view_from(record) if record is not None else None
+
+    def _own_row_record(self, row_id):
+        """The row_view record of a row, read without asking any other node."""
+        return self.pool.fetch_one("row_view", {"row_id": row_id, "node_id": self.id,
+                                                **self.router.row_request_params(None)}, dicts=True)
 
     def _row_view_from(self, record):
         # an active row of a shard we hold has its server here (or about to be, or restarting)

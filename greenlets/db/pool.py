@@ -131,10 +131,7 @@ class Pool:
 
     def release(self, conn, broken=False):
         if broken or conn.closed or self.closed:
-            try:
-                conn.close()
-            except Exception:  # closing a broken connection may fail again; it is gone either way
-                pass
+            _close_quietly(conn)
             self._opened -= 1
             self._wake_one_for_slot()
         elif self._waiters:
@@ -248,10 +245,7 @@ class OwnConnection:
 
     def close(self):
         if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:  # closing a broken connection may fail again; it is gone either way
-                pass
+            _close_quietly(self._conn)
             self._conn = None
 
 
@@ -265,11 +259,15 @@ def _still_open(conn):
             return True
     except (OSError, ValueError, psycopg2.Error):
         pass
+    _close_quietly(conn)
+    return False
+
+
+def _close_quietly(conn):
     try:
         conn.close()
-    except Exception:  # it is gone either way
+    except Exception:  # closing a broken connection may fail again; it is gone either way
         pass
-    return False
 
 
 def _resolved_host(dsn):

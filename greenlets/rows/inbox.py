@@ -80,5 +80,10 @@ def discard(node, row_id, epoch, message, error):
 def reply_for(applied, node_id):
     """The reply a caller gets: the row after the message, with the message type and the node."""
     reply = row_view(applied.row, node_id)
-    reply["type"] = "pong" if applied.type == "ping" else applied.type
+    reply["type"] = reply_type(applied.type)
     return reply
+
+
+def reply_type(message_type):
+    """The type a reply carries: the message's own, but a ping is answered by a pong."""
+    return "pong" if message_type == "ping" else message_type

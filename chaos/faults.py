@@ -14,11 +14,15 @@ connections `greenrow <node id>`):
 
 The database (a chaos.controlled_postgres.ControlledPostgres, never a shared server):
     stop_postgres_for(postgres, seconds)  `pg_ctl stop -m fast`, hold, `pg_ctl start`
+    drop_network_for(port, seconds)       every packet to and from the server's port dropped (iptables on
+                                          loopback, root only): a silent network drop, then healed
 
 Each returns once the fault is over (or, for a kill, done) and says what it did.
 """
 import os
+import shutil
 import signal
+import subprocess
 import time
 from dataclasses import dataclass
 
@@ -155,3 +159,39 @@ def stop_postgres_for(postgres, seconds):
         down_until = time.time()
         postgres.start()
     return Fault("stop_postgres", f"down for {down_until - down_from:.2f} s", down_from, down_until)
+
+
+# --- the network ----------------------------------------------------------------------------------
+
+def _drop_rules(port):
+    """iptables rules dropping every loopback packet to or from `port`: nothing is refused or reset, the
+    packets just vanish, as when a network link or a firewall in between goes silent."""
+    return [["INPUT", "-i", "lo", "-p", "tcp", "--dport", str(port), "-j", "DROP"],
+            ["INPUT", "-i", "lo", "-p", "tcp", "--sport", str(port), "-j", "DROP"]]
+
+
+def require_iptables():
+    """The iptables command, or an error saying how to get it (root is needed to use it)."""
+    binary = shutil.which("iptables") or shutil.which("iptables", path="/usr/sbin:/sbin")
+    if binary is None:
+        raise RuntimeError("iptables is missing: apt-get install iptables (as root; .ci/run does it)")
+    if os.geteuid() != 0:
+        raise RuntimeError("dropping packets with iptables needs root")
+    return binary
+
+
+def drop_network_for(port, seconds):
+    """Drop every packet to and from a local TCP port for `seconds`, then let them through again (always)."""
+    iptables = require_iptables()
+    rules = _drop_rules(port)
+    for rule in rules:
+        subprocess.run([iptables, "-I", *rule], check=True)
+    dropped_from = time.time()
+    try:
+        time.sleep(seconds)  # holding the drop for its stated duration
+    finally:
+        dropped_until = time.time()
+        for rule in rules:
+            subprocess.run([iptables, "-D", *rule], check=True)
+    return Fault("drop_network", f"port {port} silent for {dropped_until - dropped_from:.2f} s",
+                 dropped_from, dropped_until)

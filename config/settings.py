@@ -34,6 +34,7 @@ class Settings:
     pool_size: int = 8
     pool_timeout_ms: int = 5000
     statement_timeout_ms: int = 30000
+    db_network_timeout_ms: int = 10000
     lease_ttl_ms: int = 5000
     max_restarts: int = 3
     max_seconds: int = 5
@@ -57,6 +58,7 @@ class Settings:
             pool_size=_int(env, "GREENROW_POOL_SIZE", 8, 2, 200),
             pool_timeout_ms=_int(env, "GREENROW_POOL_TIMEOUT_MS", 5000, 10, 600000),
             statement_timeout_ms=_int(env, "GREENROW_STATEMENT_TIMEOUT_MS", 30000, 100, 3600000),
+            db_network_timeout_ms=_int(env, "GREENROW_DB_NETWORK_TIMEOUT_MS", 10000, 1000, 600000),
             lease_ttl_ms=_int(env, "GREENROW_LEASE_TTL_MS", 5000, 500, 600000),
             max_restarts=_int(env, "GREENROW_MAX_RESTARTS", 3, 0, 1000),
             max_seconds=_int(env, "GREENROW_MAX_SECONDS", 5, 1, 3600),

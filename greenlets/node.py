@@ -104,7 +104,8 @@ class Node:
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.calls.node_id = self.id
         self.pool = Pool(settings.database_url, settings.pool_size, settings.pool_timeout_ms / 1000.0,
-                         settings.statement_timeout_ms, application_name=f"greenrow {self.id}")
+                         settings.statement_timeout_ms, settings.db_network_timeout_ms,
+                         application_name=f"greenrow {self.id}")
         conn = self.pool.connect()
         try:
             migrate(conn)

@@ -51,7 +51,7 @@ class Telemetry:
 
     COUNTERS = (
         "ticks_committed", "ticks_not_applied", "tick_batches", "tick_batch_retries",
-        "messages_accepted", "messages_applied", "messages_discarded", "calls_timed_out",
+        "messages_accepted", "messages_applied", "messages_discarded", "messages_fenced", "calls_timed_out",
         "row_servers_started", "row_servers_exited", "row_servers_crashed", "row_restarts", "rows_failed",
         "runs_created", "runs_finished", "runs_stopped", "service_restarts",
         "database_errors", "database_outages", "orphan_rows_relaunched",

@@ -23,11 +23,19 @@ from greenlets.db.queries import PreparingConnection, run_query
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 10
-# Client-side network timeouts on every connection (libpq; TCP only, unix sockets ignore them): a
-# silent network drop is noticed within about 20 s instead of the kernel's minutes.
-NETWORK_TIMEOUTS = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
-                    "tcp_user_timeout": 20000}
+KEEPALIVE_PROBES = 3
+
+
+def network_timeouts(timeout_ms):
+    """Client-side network timeouts of every connection (libpq; TCP only, unix sockets ignore them), so a
+    silent network drop is noticed within about ``timeout_ms`` instead of the kernel's minutes: data sent
+    and not acknowledged for that long breaks the connection (tcp_user_timeout), and so does an idle one
+    whose peer stops answering keepalive probes (sent after a quarter of it, then every tenth, 3 missed)."""
+    return {"keepalives": 1, "keepalives_idle": max(1, timeout_ms // 4000),
+            "keepalives_interval": max(1, timeout_ms // 10000), "keepalives_count": KEEPALIVE_PROBES,
+            "tcp_user_timeout": timeout_ms}
+
+
 # A transaction of greenrow never waits on its client for long (statements follow each other at once):
 # one left open by a client that stopped (a paused or frozen node) is ended by the server after this
 # long, so the locks it holds (a message, a row, a lease FOR SHARE, a run) do not keep other nodes
@@ -46,12 +54,15 @@ UNAVAILABLE = (psycopg2.OperationalError, psycopg2.InterfaceError, PoolTimeout)
 
 
 class Pool:
-    def __init__(self, dsn, size, timeout_s, statement_timeout_ms=30000, application_name="greenrow"):
+    def __init__(self, dsn, size, timeout_s, statement_timeout_ms=30000, network_timeout_ms=10000,
+                 application_name="greenrow"):
         if psycopg2.extensions.get_wait_callback() is None:
             raise RuntimeError("psycogreen.gevent.patch_psycopg() must run before the pool is made")
         self.dsn = dsn
         self.size = size
         self.timeout_s = timeout_s
+        self._network = network_timeouts(network_timeout_ms)
+        self._connect_timeout_s = network_timeout_ms / 1000.0  # a connect gets no answer in a network drop
         self._options = (
             f"-c statement_timeout={statement_timeout_ms} -c lock_timeout={statement_timeout_ms}"
             f" -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
@@ -70,8 +81,9 @@ class Pool:
 
     def connect(self, **extra):
         """A new connection outside the pool (e.g. for LISTEN or migrations); the caller closes it."""
-        params = dict(NETWORK_TIMEOUTS, **extra)
-        with gevent.Timeout(CONNECT_TIMEOUT_S, PoolTimeout(f"could not connect within {CONNECT_TIMEOUT_S} s")):
+        params = dict(self._network, **extra)
+        limit = self._connect_timeout_s
+        with gevent.Timeout(limit, PoolTimeout(f"could not connect within {limit:g} s")):
             return psycopg2.connect(self.dsn, options=self._options, application_name=self._application_name,
                                     connection_factory=PreparingConnection, **_resolved_host(self.dsn), **params)
 

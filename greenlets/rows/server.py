@@ -196,6 +196,7 @@ class RowServer(Greenlet):
             reason = self._handle_items()
         except Fenced:
             log.debug("row %s: shard lease lost, server leaves", self.row_id)
+            self.node.telemetry.bump("messages_fenced")
             reason = "fenced"
         except UNAVAILABLE as exc:  # the inbox could not be read or applied: not a crash, try again soon
             self.node.database.failed("message", exc)

@@ -1,6 +1,7 @@
 """Casts sent through the load balancer while a node dies: every accepted cast is applied exactly once."""
 import itertools
 import threading
+import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -37,6 +38,19 @@ def send_cast(url, by):
     return "refused"
 
 
+QUEUED = "SELECT count(*) FROM messages WHERE row_id = ANY(%s)"
+SAMPLE_EVERY_S = 0.01
+
+
+def max_while(sample, finished, deadline_s=120.0):
+    """The highest value `sample()` gave, sampled until `finished()` (or the deadline)."""
+    peak, deadline = 0, time.monotonic() + deadline_s
+    while not finished() and time.monotonic() < deadline:
+        peak = max(peak, sample())
+        time.sleep(SAMPLE_EVERY_S)
+    return peak
+
+
 def subset_sums(values):
     return {sum(combo) for size in range(len(values) + 1) for combo in itertools.combinations(values, size)}
 
@@ -49,8 +63,10 @@ def test_casts_through_the_load_balancer_are_applied_exactly_once_while_a_node_d
     targets = [run["first_row_id"] + 13 * k for k in range(ROWS)]
     wait_until(lambda: cluster.json(f"/runs/{run['id']}")["active"] == ROWS * 13, 30, interval=0.1)
     shard_of = dict(db.fetch_all("SELECT id, shard FROM rows WHERE id = ANY(%s)", (targets,)))
-    owners = Counter(lease_owners(db)[shard_of[row_id]] for row_id in targets)
+    owner_of = lease_owners(db)
+    owners = Counter(owner_of[shard_of[row_id]] for row_id in targets)
     victim_node, victim_rows = owners.most_common(1)[0]
+    victim_targets = [row_id for row_id in targets if owner_of[shard_of[row_id]] == victim_node]
     victim_pid = node_pid(db, victim_node)
     victim = next(i for i in cluster.instances if victim_pid in i.worker_pids())
 
@@ -72,12 +88,16 @@ def test_casts_through_the_load_balancer_are_applied_exactly_once_while_a_node_d
         futures = [pool.submit(send, cast) for cast in casts]
         assert enough_sent.wait(60), "casts did not get through"
         cluster.kill_worker(victim, victim_pid)
+        # Casts keep coming for the dead node's rows until their leases expire: they wait in the inbox.
+        queued_at_peak = max_while(lambda: db.fetch_value(QUEUED, (victim_targets,)),
+                                   lambda: all(future.done() for future in futures))
         for future in futures:
             future.result(timeout=120)
 
     tally = Counter(outcomes.values())
     assert tally["refused"] == 0 and tally["unknown"] <= MAX_UNKNOWN, tally
-    assert len(outcomes) == CASTS and victim_rows >= 1
+    assert len(outcomes) == CASTS and victim_rows == len(victim_targets) >= 1
+    assert queued_at_peak >= 1, "the killed node's rows never had messages waiting: the hand-over was not tested"
     # The killed node's leases expire; its rows and the messages left in their inboxes move to live nodes.
     wait_for_inbox_empty(db, targets, timeout=30)
     accepted, unknown = defaultdict(int), defaultdict(list)

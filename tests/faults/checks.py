@@ -7,6 +7,7 @@
     assert_http_as_promised     no 500, no 5xx but 503 (a load balancer's 502/504 only while a request could be cut)
     assert_few_tracebacks       the logs tell the fault in a few lines, not a traceback per row server
     assert_quick_503s           every request sent while the database was down got a 503 within a second
+    assert_answered_within      every request sent during a fault was answered (503 or done) within a bound
 """
 from contextlib import closing
 
@@ -84,13 +85,19 @@ def tracebacks(log):
 def assert_quick_503s(ops, outage):
     """Requests sent while the database was down: each answered within OUTAGE_ANSWER_S, with a 503 (or, if
     the server was back before the answer, what it would have answered then); never a hang or a 500."""
-    during = [op for op in ops if outage.started_at <= op.start <= outage.ended_at]
-    assert during, "no request was sent while the database was down: the outage was not measured"
-    slow = [op for op in during if op.end - op.start > OUTAGE_ANSWER_S]
-    wrong = [op for op in during if op.outcome != "refused" and (op.end < outage.ended_at or op.outcome != "accepted")]
+    assert_answered_within(ops, outage, OUTAGE_ANSWER_S)
+
+
+def assert_answered_within(ops, fault, seconds):
+    """Requests sent during the fault: each answered within `seconds` (never a hang), with a 503, or with
+    its effect if the fault was over before the answer; never a 500."""
+    during = [op for op in ops if fault.started_at <= op.start <= fault.ended_at]
+    assert during, f"no request was sent during the fault ({fault.kind}): it was not measured"
+    slow = [op for op in during if op.end - op.start > seconds]
+    wrong = [op for op in during if op.outcome != "refused" and (op.end < fault.ended_at or op.outcome != "accepted")]
     shown = slow + [op for op in wrong if op not in slow]
     assert not shown, (
-        f"of {len(during)} requests sent while the database was down ({clock(outage.started_at)} to"
-        f" {clock(outage.ended_at)}), {len(slow)} took over {OUTAGE_ANSWER_S} s and {len(wrong)} got no 503:\n"
+        f"of {len(during)} requests sent during {fault.kind} ({clock(fault.started_at)} to {clock(fault.ended_at)}),"
+        f" {len(slow)} took over {seconds} s and {len(wrong)} got no 503:\n"
         + "\n".join(f"{op.kind} row {op.row_id} at {clock(op.start)}: {op.status} {op.code} after"
                      f" {op.end - op.start:.3f} s ({op.outcome})" for op in shown[:SHOWN]))

@@ -14,6 +14,7 @@ INTEGER_SETTINGS = {
     "GREENROW_POOL_SIZE": ("pool_size", 8, 2, 200),
     "GREENROW_POOL_TIMEOUT_MS": ("pool_timeout_ms", 5000, 10, 600_000),
     "GREENROW_STATEMENT_TIMEOUT_MS": ("statement_timeout_ms", 30_000, 100, 3_600_000),
+    "GREENROW_DB_NETWORK_TIMEOUT_MS": ("db_network_timeout_ms", 10_000, 1000, 600_000),
     "GREENROW_LEASE_TTL_MS": ("lease_ttl_ms", 5000, 500, 600_000),
     "GREENROW_MAX_RESTARTS": ("max_restarts", 3, 0, 1000),
     "GREENROW_MAX_SECONDS": ("max_seconds", 5, 1, 3600),

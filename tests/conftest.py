@@ -4,6 +4,7 @@ import pytest
 from chaos.controlled_postgres import ControlledPostgres, PostgresUnavailable
 from tests.support.cluster import SHORT_LEASES, Cluster
 from tests.support.database import Db, TestServer
+from tests.support.logs import assert_no_tracebacks
 from tests.support.service import ServiceProcess
 
 
@@ -80,3 +81,5 @@ def make_cluster(database_url, tmp_path):
     yield make
     for cluster in clusters:
         cluster.close()
+    for cluster in clusters:
+        assert_no_tracebacks(cluster.instances)

@@ -15,6 +15,7 @@ import psycopg2
 
 from chaos import audit, checker
 from chaos.violations import clock
+from tests.support.logs import tracebacks
 
 TRACEBACKS_PER_FAULT = 5
 OUTAGE_ANSWER_S = 1.0
@@ -69,17 +70,6 @@ def assert_few_tracebacks(instances, allowed=TRACEBACKS_PER_FAULT):
              for error in tracebacks(instance.log())]
     assert len(found) <= allowed, (f"{len(found)} tracebacks in the service's logs (at most {allowed} per fault);"
                                    f" the first ones (instance, exception): {found[:SHOWN]}")
-
-
-def tracebacks(log):
-    """The exception line ending each traceback in a log."""
-    lines = log.splitlines()
-    errors = []
-    for start, line in enumerate(lines):
-        if line.startswith("Traceback"):
-            end = next((n for n in range(start + 1, len(lines)) if not lines[n].startswith(" ")), None)
-            errors.append(lines[end] if end is not None else "(cut short)")
-    return errors
 
 
 def assert_quick_503s(ops, outage):

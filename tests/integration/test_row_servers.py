@@ -1,5 +1,6 @@
 """Row servers through the HTTP API: ticking to 0, messages racing ticks, pause/resume/stop, activation on demand."""
 import random
+import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -140,16 +141,18 @@ def test_a_stop_message_parks_its_row_idle_and_the_run_still_completes(service, 
 def test_a_call_queued_behind_a_stop_is_answered_at_once_not_by_the_inbox_sweeper(service):
     run = start_run(service, rows=20, start_value=100_000, tick_ms=50)
     wait_until(lambda: service.json(f"/runs/{run['id']}")["ticks"] >= 20, timeout=10)
+    waits = []
 
     for row_id in range(run["first_row_id"], run["last_row_id"] + 1):
         send(service, row_id, "stop")
         started = time.monotonic()
         got = send(service, row_id, "get", wait=True)
-        elapsed = time.monotonic() - started
-
+        waits.append(time.monotonic() - started)
         assert got["status"] == "idle"
-        # the sweep comes every 2 s: an answer in well under that was delivered, not swept up
-        assert elapsed < 1.5, f"row {row_id}: the call waited {elapsed:.2f} s (for the 2 s inbox sweep)"
+
+    # A call left for the sweep (every 2 s, at any phase) waits 1 s in the median; one delivered at once,
+    # milliseconds. The median of 20 tells them apart on a busy machine where a single wait might not.
+    assert statistics.median(waits) < 0.5, f"calls waited {sorted(waits)} s: for the 2 s inbox sweep?"
 
 
 def test_a_message_to_a_row_of_a_finished_run_starts_a_server_that_applies_it_without_ticking(service, db):

@@ -13,7 +13,6 @@ import uuid
 from contextlib import contextmanager
 
 import gevent
-import psycopg2.errors
 from psycopg2.extras import Json
 
 from config.settings import SettingsError
@@ -45,7 +44,11 @@ INBOX_SWEEP_MAX_ROWS = 2000  # row servers a sweep starts at most (each applies 
 STOP_TIMEOUT_S = 10.0
 TICK_WRITERS = 2
 ROW_READ_TIMEOUT_MS = 2000
-DEADLOCK_RETRIES = 3
+# A stop parks the rows tick batches held at that moment once they are free: a retry this often,
+# for at most this long (a batch holds its rows for milliseconds; a frozen node's are freed by the
+# server's idle-in-transaction timeout).
+PARK_ROWS_RETRY_S = 0.02
+PARK_ROWS_TIMEOUT_S = 10.0
 REPLY_GRACE_S = 1.0
 DRAIN_CALLS_S = 10.0  # within gunicorn's graceful_timeout (30 s), leaving the hand-off its time
 
@@ -348,18 +351,19 @@ class Node:
         return [run_view(record) for record in records]
 
     def stop_run(self, run_id):
-        # stop_run updates every unfinished row of the run at once, in no particular order, while tick
-        # batches lock rows in theirs: PostgreSQL may pick it as a deadlock's victim, which rolls it
-        # back whole. It is idempotent: run it again.
-        for attempt in range(DEADLOCK_RETRIES + 1):
-            try:
-                with self._transaction() as cur:
-                    run_query(cur, "stop_run", {"run_id": run_id})
-                    self.router.send({"k": "run_stop", "run": run_id}, cur)
-                break
-            except RuntimeUnavailable as exc:
-                if not isinstance(exc.__cause__, psycopg2.errors.DeadlockDetected) or attempt == DEADLOCK_RETRIES:
-                    raise
+        """Stop a running run: its status, its unfinished rows parked idle, its row servers ended on every
+        node (the run_stop notification goes out with the status). Rows a tick batch held at that moment
+        are parked as soon as they are free (see park_stopped_rows), before this returns."""
+        with self._transaction() as cur:
+            run_query(cur, "stop_run", {"run_id": run_id})
+            if cur.fetchone() is not None:
+                self.router.send({"k": "run_stop", "run": run_id}, cur)
+            run_query(cur, "park_stopped_rows", {"run_id": run_id})
+            left = cur.fetchone()["unfinished"]
+        deadline = time.monotonic() + PARK_ROWS_TIMEOUT_S
+        while left and time.monotonic() < deadline:
+            gevent.sleep(PARK_ROWS_RETRY_S)
+            left = self._fetch("park_stopped_rows", {"run_id": run_id})[0]["unfinished"]
         monitor = self.monitors.get(run_id)
         if monitor is not None:
             monitor.stop()

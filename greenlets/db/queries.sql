@@ -52,18 +52,17 @@ SELECT run.*, (SELECT count(*) FROM inserted) AS inserted,
   FROM run;
 
 -- name: runs_with_counts
--- Runs (one by id, or the most recent) with their row counts by state and summed restarts and ticks.
+-- Runs (one by id, or the most recent) with their row counts by state and summed restarts and ticks,
+-- read from the run's counter rows (kept by triggers, see migrations/004_run_counts.sql): a few
+-- hundred small rows per run whatever its size, never its rows.
 SELECT run.*, c.pending, c.active, c.idle, c.done, c.failed, c.restarts, c.ticks
   FROM runs run
  CROSS JOIN LATERAL (
-    SELECT count(*) FILTER (WHERE state = 'pending') AS pending,
-           count(*) FILTER (WHERE state = 'active')  AS active,
-           count(*) FILTER (WHERE state = 'idle')    AS idle,
-           count(*) FILTER (WHERE state = 'done')    AS done,
-           count(*) FILTER (WHERE state = 'failed')  AS failed,
-           coalesce(sum(restarts), 0)::bigint        AS restarts,
-           coalesce(sum(ticks), 0)::bigint           AS ticks
-      FROM rows WHERE rows.run_id = run.id) AS c
+    SELECT coalesce(sum(pending), 0)::bigint AS pending, coalesce(sum(active), 0)::bigint AS active,
+           coalesce(sum(idle), 0)::bigint AS idle, coalesce(sum(done), 0)::bigint AS done,
+           coalesce(sum(failed), 0)::bigint AS failed, coalesce(sum(restarts), 0)::bigint AS restarts,
+           coalesce(sum(ticks), 0)::bigint AS ticks
+      FROM run_counts WHERE run_counts.run_id = run.id) AS c
  WHERE run.id IN (SELECT id FROM runs
                    WHERE %(run_id)s::bigint IS NULL OR id = %(run_id)s::bigint
                    ORDER BY id DESC LIMIT %(limit)s)
@@ -78,14 +77,29 @@ SELECT * FROM runs WHERE status = 'running' ORDER BY id;
 SELECT * FROM runs WHERE id = %(run_id)s;
 
 -- name: stop_run
--- Mark a running run stopped and park its unfinished rows as idle; values stay as they are.
-WITH run AS (
-    UPDATE runs SET status = 'stopped', finished_at = now()
-     WHERE id = %(run_id)s AND status = 'running'
-    RETURNING id)
-UPDATE rows SET state = 'idle'
-  FROM run
- WHERE rows.run_id = run.id AND rows.state IN ('pending', 'active');
+-- Mark a running run stopped; returns its id (no row when it was not running). Its rows are parked by
+-- park_stopped_rows, in the same transaction and after it.
+UPDATE runs SET status = 'stopped', finished_at = now()
+ WHERE id = %(run_id)s AND status = 'running'
+RETURNING id;
+
+-- name: park_stopped_rows
+-- Park as idle the unfinished rows of a stopped run, values as they are, passing over rows another
+-- transaction holds (a tick batch committing): returns how many unfinished rows are left, for the caller
+-- to park once they are free. SKIP LOCKED, because waiting would deadlock: tick batches lock their rows
+-- in no particular order, and so would one statement parking a whole run. A row passed over is still
+-- ticked by its server until the stop reaches that server; parking it then ends its ticks (commit_ticks
+-- ticks active rows only). The count comes from the statement's snapshot, taken before the parking.
+WITH parked AS (
+    UPDATE rows SET state = 'idle'
+     WHERE id IN (SELECT id FROM rows
+                   WHERE run_id = %(run_id)s AND state IN ('pending', 'active')
+                     AND EXISTS (SELECT 1 FROM runs WHERE id = %(run_id)s AND status = 'stopped')
+                     FOR UPDATE SKIP LOCKED)
+    RETURNING 1)
+SELECT (SELECT count(*) FROM rows WHERE run_id = %(run_id)s AND state IN ('pending', 'active')
+           AND EXISTS (SELECT 1 FROM runs WHERE id = %(run_id)s AND status = 'stopped'))
+       - (SELECT count(*) FROM parked) AS unfinished;
 
 -- name: finish_run
 -- Mark a running run done once none of its rows is pending or active. Two statements in one round

@@ -6,14 +6,43 @@ are only counted, and the first success afterwards logs how long it lasted. A da
 crash of anything: no row server is restarted or counted against its restart limit because of one.
 """
 import logging
+import re
 import time
+
+import psycopg2.errors
+
+from greenlets.db.pool import PoolTimeout
 
 log = logging.getLogger(__name__)
 
+# A password in a connection URL (scheme://user:password@host) or in key=value connection parameters:
+# libpq repeats the connection string it could not parse in its error message.
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+_PARAMETER_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+_TOO_SLOW = (psycopg2.errors.QueryCanceled, psycopg2.errors.LockNotAvailable)
+_CONFLICT = (psycopg2.errors.DeadlockDetected, psycopg2.errors.SerializationFailure)
+
 
 def one_line(error):
-    """A database error's message on one line (libpq's span several), for logs and 503 bodies."""
-    return " ".join(str(error).split()) or type(error).__name__
+    """A database error's message on one line (libpq's span several), any password in it masked: for logs."""
+    return redacted(" ".join(str(error).split()) or type(error).__name__)
+
+
+def redacted(text):
+    """`text` with the password of any connection URL or `password=` parameter replaced by ***."""
+    return _PARAMETER_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
+def public_reason(error):
+    """What a client may be told about a database error: its kind, never its text (hosts, users, database
+    names and SQL stay in the log)."""
+    if isinstance(error, PoolTimeout):
+        return str(error)  # greenrow's own words: no connection free within the checkout timeout
+    if isinstance(error, _TOO_SLOW):
+        return "the database did not answer in time"
+    if isinstance(error, _CONFLICT):
+        return "the request conflicted with another one"
+    return "the database is unreachable"
 
 
 class DatabaseHealth:

@@ -16,7 +16,7 @@ import gevent
 from psycopg2.extras import Json
 
 from config.settings import SettingsError
-from greenlets.database_health import DatabaseHealth, one_line
+from greenlets.database_health import DatabaseHealth, one_line, public_reason
 from greenlets.db.migrate import migrate
 from greenlets.db.pool import UNAVAILABLE, Pool
 from greenlets.db.queries import run_query
@@ -95,8 +95,8 @@ class Node:
                 log.critical("greenrow.node.refused %s", exc)
                 return
             except Exception as exc:
-                self.start_error = f"database not reachable: {exc}".strip()
-                log.warning("greenrow.node.start_failed %s; retrying in %ss", exc, START_RETRY_S)
+                self.start_error = f"the database could not answer: {public_reason(exc)} (the log says why)"
+                log.warning("greenrow.node.start_failed %s; retrying in %ss", one_line(exc), START_RETRY_S)
                 if self.pool is not None:
                     self.pool.close()
                     self.pool = None
@@ -304,7 +304,7 @@ class Node:
         except UNAVAILABLE as exc:
             # the database is gone, restarting, or too slow (statement or lock timeout): try again later
             self.database.failed("request", exc)
-            raise RuntimeUnavailable(f"the database could not answer: {one_line(exc)}") from exc
+            raise RuntimeUnavailable(f"the database could not answer: {public_reason(exc)}") from exc
 
     @contextmanager
     def _transaction(self, dicts=True):
@@ -325,7 +325,7 @@ class Node:
             record = self.pool.fetch_one("cluster_balance", {"ttl_ms": self.settings.lease_ttl_ms,
                                                              "shards": self.settings.shards}, dicts=True)
         except UNAVAILABLE as exc:
-            return f"the database could not answer: {one_line(exc)}"
+            return f"the database could not answer: {public_reason(exc)}"
         if record["live"] < self.settings.workers:
             return f"{record['live']} of this instance's {self.settings.workers} workers are up"
         if not record["balanced"]:

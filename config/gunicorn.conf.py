@@ -39,6 +39,9 @@ loglevel = _settings.log_level
 
 
 def on_starting(server):
+    warning = _settings.exposure_warning()
+    if warning:
+        server.log.warning(warning)
     if not os.environ.get("DATABASE_URL"):
         from config import embedded_postgres
 

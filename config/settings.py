@@ -24,6 +24,20 @@ def _int(env, name, default, low, high):
     return value
 
 
+MIN_TOKEN_LENGTH = 16
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _tokens(env, name):
+    """Comma-separated bearer tokens (several allow rotation); none when unset."""
+    tokens = tuple(token.strip() for token in (env.get(name) or "").split(",") if token.strip())
+    for token in tokens:
+        if len(token) < MIN_TOKEN_LENGTH or any(not (33 <= ord(c) < 127) for c in token):
+            raise SettingsError(f"{name} must be comma-separated tokens of at least {MIN_TOKEN_LENGTH} printable"
+                                " ASCII characters without spaces (e.g. from `openssl rand -hex 32`)")
+    return tokens
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -42,6 +56,8 @@ class Settings:
     tick_batch_ms: int = 5
     tick_batch_max: int = 5000
     log_level: str = "info"
+    api_tokens: tuple = ()
+    metrics_tokens: tuple = ()
 
     @classmethod
     def from_env(cls, env=None):
@@ -66,7 +82,16 @@ class Settings:
             tick_batch_ms=_int(env, "GREENROW_TICK_BATCH_MS", 5, 0, 1000),
             tick_batch_max=_int(env, "GREENROW_TICK_BATCH_MAX", 5000, 1, 100000),
             log_level=log_level,
+            api_tokens=_tokens(env, "GREENROW_API_TOKEN"),
+            metrics_tokens=_tokens(env, "GREENROW_METRICS_TOKEN"),
         )
+
+    def exposure_warning(self):
+        """The start-up warning for an open API listening beyond loopback, or None."""
+        if self.api_tokens or self.host in LOOPBACK_HOSTS:
+            return None
+        return (f"greenrow: WARNING: the API is open to anyone who can reach {self.host}:{self.port}"
+                " (GREENROW_API_TOKEN is not set; see the README, Security)")
 
     def require_database(self):
         if not self.database_url:

@@ -1,7 +1,7 @@
 """The HTTP layer: create_app(node) wires blueprints, error handlers and limits to one node."""
 from flask import Flask
 
-from service import health, meta, nodes, rows, runs
+from service import auth, health, meta, nodes, rows, runs
 from service.context import NODE_KEY, current_node
 from service.errors import register_error_handlers
 from service.validation import MAX_BODY_BYTES, IdConverter
@@ -16,6 +16,7 @@ def create_app(node):
     app.extensions[NODE_KEY] = node
     app.url_map.converters["id"] = IdConverter  # before any rule that uses it
     register_error_handlers(app)
+    auth.init_app(app, node.settings)
     for blueprint in (runs.bp, rows.bp, health.bp, meta.bp, nodes.bp):
         app.register_blueprint(blueprint)
     return app

@@ -29,13 +29,15 @@ _HTTP_CODES = {
 
 
 class ApiError(Exception):
-    """An error answered as it is: status, stable code, human message, and optional top-level extras."""
+    """An error answered as it is: status, stable code, human message, response headers and optional
+    top-level extras."""
 
-    def __init__(self, status, code, message, **extra):
+    def __init__(self, status, code, message, headers=(), **extra):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
         self.extra = extra
 
 
@@ -69,7 +71,7 @@ def register_error_handlers(app):
 
 
 def _api_error(exc):
-    return error_response(exc.status, exc.code, exc.message, **exc.extra)
+    return error_response(exc.status, exc.code, exc.message, exc.headers, **exc.extra)
 
 
 def _http_error(exc):

@@ -6,6 +6,7 @@ that the document misses.
 """
 import re
 
+from service.auth import OPEN_PATHS
 from service.validation import MAX_ID, MESSAGE_FIELDS, QUERY_PARAMS, RUN_FIELDS, Flag
 
 # Every error code the API answers, with its status.
@@ -18,6 +19,7 @@ ERROR_CODES = {
     "invalid_field": (400, "a field has the wrong type or is out of range"),
     "unknown_message_type": (400, "the message type is not one the row server handles"),
     "invalid_parameter": (400, "a query parameter is malformed or out of range"),
+    "unauthorized": (401, "no bearer token, or one that does not open this endpoint (GREENROW_API_TOKEN)"),
     "not_found": (404, "no such route (this includes ids outside 1..2^63-1)"),
     "run_not_found": (404, "no run with that id"),
     "row_not_found": (404, "no row with that id"),
@@ -275,6 +277,19 @@ _PATHS = {
 
 _STATUSES = sorted({status for status, _ in ERROR_CODES.values()})
 
+
+def _secured(paths):
+    """Every operation needs a bearer token (when GREENROW_API_TOKEN is set) and can answer 401, but the
+    probes, which are open."""
+    for path, operations in paths.items():
+        for operation in operations.values():
+            if path in OPEN_PATHS:
+                operation["security"] = []
+            else:
+                operation["responses"]["401"] = _ref("responses", "401")
+    return paths
+
+
 DOCUMENT = {
     "openapi": "3.1.0",
     "info": {
@@ -286,8 +301,13 @@ DOCUMENT = {
             "any path. Request bodies are JSON objects of at most 64 KiB."
         ),
     },
-    "paths": _PATHS,
+    "paths": _secured(_PATHS),
+    "security": [{"bearer": []}],
     "components": {
+        "securitySchemes": {"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "Any token of GREENROW_API_TOKEN (comma-separated); GET /metrics also takes a token of "
+                           "GREENROW_METRICS_TOKEN. With neither set, the API is open."}},
         "schemas": _SCHEMAS,
         "responses": {str(status): _error_response(status) for status in _STATUSES if status != 405},
     },

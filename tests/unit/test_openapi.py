@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from config.settings import Settings
 from greenlets.rows.messages import TYPES as MESSAGE_TYPES
 from service import create_app
 from service.openapi import DOCUMENT, ERROR_CODES, undocumented_routes
@@ -19,6 +20,7 @@ ANSWERED_CODES = {
     "invalid_field": 400,
     "unknown_message_type": 400,
     "invalid_parameter": 400,
+    "unauthorized": 401,
     "not_found": 404,
     "run_not_found": 404,
     "row_not_found": 404,
@@ -33,7 +35,8 @@ PATH_PARAMETER = re.compile(r"\{([^{}]+)\}")
 
 
 class NoNode:
-    """Stands in for the node: building the app stores it and calls none of its methods."""
+    """Stands in for the node: building the app stores it and reads its settings, calls none of its methods."""
+    settings = Settings(database_url="")
 
 
 @pytest.fixture

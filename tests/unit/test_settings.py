@@ -27,8 +27,13 @@ DEFAULTS = {
     "database_url": "",
     "host": "127.0.0.1",
     "log_level": "info",
+    "api_tokens": (),
+    "metrics_tokens": (),
     **{field: default for field, default, _, _ in INTEGER_SETTINGS.values()},
 }
+
+
+ADMIN, ROTATED, SCRAPER = "a" * 16, "0123456789abcdef0123", "scraper-token-0123"
 
 
 def bad_values():
@@ -46,8 +51,10 @@ def test_an_empty_environment_gives_the_documented_defaults():
 
 
 def test_every_variable_is_read_from_the_environment():
-    env = {"DATABASE_URL": "postgresql://db.example/greenrow", "HOST": "0.0.0.0", "LOG_LEVEL": "warning"}
-    expected = {"database_url": env["DATABASE_URL"], "host": "0.0.0.0", "log_level": "warning"}
+    env = {"DATABASE_URL": "postgresql://db.example/greenrow", "HOST": "0.0.0.0", "LOG_LEVEL": "warning",
+           "GREENROW_API_TOKEN": f"{ADMIN}, {ROTATED}", "GREENROW_METRICS_TOKEN": SCRAPER}
+    expected = {"database_url": env["DATABASE_URL"], "host": "0.0.0.0", "log_level": "warning",
+                "api_tokens": (ADMIN, ROTATED), "metrics_tokens": (SCRAPER,)}
     for name, (field, default, low, high) in INTEGER_SETTINGS.items():
         value = high if default != high else low
         env[name] = str(value)
@@ -129,3 +136,19 @@ def test_without_an_env_argument_the_process_environment_is_read(monkeypatch):
     settings = Settings.from_env()
 
     assert settings.shards == 17 and settings.log_level == "warning"
+
+
+@pytest.mark.parametrize("value", ["short", "with space in it, fine-token-0123", "tøken-with-non-ascii-x"])
+def test_a_token_too_short_or_with_spaces_is_refused_in_one_line_without_echoing_it(value):
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"GREENROW_API_TOKEN": value})
+
+    message = str(raised.value)
+    assert message.startswith("GREENROW_API_TOKEN must be") and "\n" not in message
+    assert value not in message  # a secret, even a bad one, is not printed
+
+
+def test_an_open_api_listening_beyond_loopback_gets_a_warning():
+    assert Settings.from_env({"HOST": "0.0.0.0"}).exposure_warning().startswith("greenrow: WARNING")
+    assert Settings.from_env({"HOST": "0.0.0.0", "GREENROW_API_TOKEN": ADMIN}).exposure_warning() is None
+    assert Settings.from_env({}).exposure_warning() is None  # 127.0.0.1

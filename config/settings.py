@@ -28,6 +28,13 @@ MIN_TOKEN_LENGTH = 16
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+def _flag(env, name):
+    raw = (env.get(name) or "0").strip()
+    if raw not in ("0", "1"):
+        raise SettingsError(f"{name} must be 0 or 1, got {raw!r}")
+    return raw == "1"
+
+
 def _tokens(env, name):
     """Comma-separated bearer tokens (several allow rotation); none when unset."""
     tokens = tuple(token.strip() for token in (env.get(name) or "").split(",") if token.strip())
@@ -56,6 +63,7 @@ class Settings:
     tick_batch_ms: int = 5
     tick_batch_max: int = 5000
     log_level: str = "info"
+    fault_injection: bool = False
     api_tokens: tuple = ()
     metrics_tokens: tuple = ()
 
@@ -82,6 +90,7 @@ class Settings:
             tick_batch_ms=_int(env, "GREENROW_TICK_BATCH_MS", 5, 0, 1000),
             tick_batch_max=_int(env, "GREENROW_TICK_BATCH_MAX", 5000, 1, 100000),
             log_level=log_level,
+            fault_injection=_flag(env, "GREENROW_FAULT_INJECTION"),
             api_tokens=_tokens(env, "GREENROW_API_TOKEN"),
             metrics_tokens=_tokens(env, "GREENROW_METRICS_TOKEN"),
         )

@@ -19,6 +19,7 @@ ERROR_CODES = {
     "invalid_field": (400, "a field has the wrong type or is out of range"),
     "unknown_message_type": (400, "the message type is not one the row server handles"),
     "invalid_parameter": (400, "a query parameter is malformed or out of range"),
+    "fault_injection_disabled": (400, "a crash message, refused unless GREENROW_FAULT_INJECTION=1"),
     "unauthorized": (401, "no bearer token, or one that does not open this endpoint (GREENROW_API_TOKEN)"),
     "not_found": (404, "no such route (this includes ids outside 1..2^63-1)"),
     "run_not_found": (404, "no run with that id"),

@@ -2,7 +2,7 @@
 from flask import Blueprint
 
 from service.context import current_node
-from service.errors import found
+from service.errors import ApiError, found
 from service.validation import query_param, read_message
 
 bp = Blueprint("rows", __name__)
@@ -18,5 +18,8 @@ def send_message(row_id):
     wait = query_param("wait")
     timeout_ms = query_param("timeout_ms")
     message = read_message()
+    if message["type"] == "crash" and not current_node().settings.fault_injection:
+        raise ApiError(400, "fault_injection_disabled",
+                       "crash messages are refused: the service was not started with GREENROW_FAULT_INJECTION=1")
     result = current_node().send_message(row_id, message, wait=wait, timeout_ms=timeout_ms)
     return result, 200 if wait else 202

@@ -3,6 +3,7 @@ the restart intensity fail until revived, and monitors cap, finish and stop thei
 import time
 from datetime import datetime
 
+from tests.support.api import error_code
 from tests.support.service import start_run, wait_for_run
 from tests.support.rows import assert_unchanged, row_ticks, send
 from tests.support.wait import wait_until
@@ -163,3 +164,16 @@ def test_a_monitor_that_raises_is_restarted_by_its_node_and_its_run_still_finish
     done = wait_for_run(service, run["id"], timeout=15)
     assert done["done"] == 20 and done["ticks"] == 40 and done["restarts"] == 0
     assert "greenrow.service.restart name=monitor-" in service.log()
+
+
+def test_without_fault_injection_a_crash_message_is_refused_and_nothing_is_queued(make_service, db):
+    service = make_service(env={"GREENROW_FAULT_INJECTION": ""})  # unset: the production default
+    run = start_run(service, rows=1, start_value=5, tick_ms=3_600_000)
+    row_id = run["first_row_id"]
+
+    for path in (f"/rows/{row_id}/messages", f"/rows/{row_id}/messages?wait=true"):
+        response = service.post(path, json={"type": "crash"})
+        assert error_code(response, 400) == "fault_injection_disabled"
+
+    assert db.fetch_value("SELECT count(*) FROM messages WHERE row_id = %s", (row_id,)) == 0
+    assert service.json(f"/rows/{row_id}")["restarts"] == 0

@@ -34,7 +34,7 @@ class ServiceProcess(HttpClient):
     def start(self, timeout=30.0, wait_ready=True):
         env = dict(os.environ)
         env.update(DATABASE_URL=self.database_url, HOST="127.0.0.1", PORT="0", WORKERS=str(self.workers),
-                   PYTHONUNBUFFERED="1")
+                   PYTHONUNBUFFERED="1", GREENROW_FAULT_INJECTION="1")  # tests crash row servers on purpose
         env.update(self.extra_env)
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(self.command, cwd=REPO, env=env, stdout=self._log,

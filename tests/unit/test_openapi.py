@@ -20,6 +20,7 @@ ANSWERED_CODES = {
     "invalid_field": 400,
     "unknown_message_type": 400,
     "invalid_parameter": 400,
+    "fault_injection_disabled": 400,
     "unauthorized": 401,
     "not_found": 404,
     "run_not_found": 404,

@@ -27,6 +27,7 @@ DEFAULTS = {
     "database_url": "",
     "host": "127.0.0.1",
     "log_level": "info",
+    "fault_injection": False,
     "api_tokens": (),
     "metrics_tokens": (),
     **{field: default for field, default, _, _ in INTEGER_SETTINGS.values()},
@@ -52,9 +53,10 @@ def test_an_empty_environment_gives_the_documented_defaults():
 
 def test_every_variable_is_read_from_the_environment():
     env = {"DATABASE_URL": "postgresql://db.example/greenrow", "HOST": "0.0.0.0", "LOG_LEVEL": "warning",
-           "GREENROW_API_TOKEN": f"{ADMIN}, {ROTATED}", "GREENROW_METRICS_TOKEN": SCRAPER}
+           "GREENROW_API_TOKEN": f"{ADMIN}, {ROTATED}", "GREENROW_METRICS_TOKEN": SCRAPER,
+           "GREENROW_FAULT_INJECTION": "1"}
     expected = {"database_url": env["DATABASE_URL"], "host": "0.0.0.0", "log_level": "warning",
-                "api_tokens": (ADMIN, ROTATED), "metrics_tokens": (SCRAPER,)}
+                "api_tokens": (ADMIN, ROTATED), "metrics_tokens": (SCRAPER,), "fault_injection": True}
     for name, (field, default, low, high) in INTEGER_SETTINGS.items():
         value = high if default != high else low
         env[name] = str(value)
@@ -152,3 +154,10 @@ def test_an_open_api_listening_beyond_loopback_gets_a_warning():
     assert Settings.from_env({"HOST": "0.0.0.0"}).exposure_warning().startswith("greenrow: WARNING")
     assert Settings.from_env({"HOST": "0.0.0.0", "GREENROW_API_TOKEN": ADMIN}).exposure_warning() is None
     assert Settings.from_env({}).exposure_warning() is None  # 127.0.0.1
+
+
+@pytest.mark.parametrize("value", ["yes", "true", "2"])
+def test_fault_injection_is_0_or_1(value):
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"GREENROW_FAULT_INJECTION": value})
+    assert str(raised.value).startswith("GREENROW_FAULT_INJECTION must be 0 or 1")

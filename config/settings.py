@@ -62,6 +62,7 @@ class Settings:
     restart_backoff_ms: int = 100
     tick_batch_ms: int = 5
     tick_batch_max: int = 5000
+    inbox_max: int = 1000
     log_level: str = "info"
     fault_injection: bool = False
     api_tokens: tuple = ()
@@ -89,6 +90,7 @@ class Settings:
             restart_backoff_ms=_int(env, "GREENROW_RESTART_BACKOFF_MS", 100, 0, 60000),
             tick_batch_ms=_int(env, "GREENROW_TICK_BATCH_MS", 5, 0, 1000),
             tick_batch_max=_int(env, "GREENROW_TICK_BATCH_MAX", 5000, 1, 100000),
+            inbox_max=_int(env, "GREENROW_INBOX_MAX", 1000, 1, 1_000_000),
             log_level=log_level,
             fault_injection=_flag(env, "GREENROW_FAULT_INJECTION"),
             api_tokens=_tokens(env, "GREENROW_API_TOKEN"),

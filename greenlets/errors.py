@@ -21,3 +21,7 @@ class CallTimeout(Exception):
         super().__init__(f"{why}; message {message_id} stays queued and will be applied")
         self.message_id = message_id
         self.timeout_ms = timeout_ms
+
+
+class InboxFull(Exception):
+    """The row's durable inbox holds its bound of messages; nothing was stored (HTTP 429)."""

@@ -20,7 +20,7 @@ from greenlets.database_health import DatabaseHealth, one_line, public_reason
 from greenlets.db.migrate import migrate
 from greenlets.db.pool import UNAVAILABLE, Pool
 from greenlets.db.queries import run_query
-from greenlets.errors import RowNotFound, RuntimeUnavailable
+from greenlets.errors import InboxFull, RowNotFound, RuntimeUnavailable
 from greenlets.memory import release_free_memory, rss_bytes
 from greenlets.ownership.calls import PendingCalls
 from greenlets.ownership.leases import LeaseKeeper
@@ -429,11 +429,16 @@ class Node:
         """Insert into the durable inbox, waking another node's row's owner in the same statement."""
         params = {"row_id": row_id, "type": message_type, "body": Json(body), "reply_to": token,
                   "node_id": self.id, **self.router.wake_params(row_id)}
-        with self._serving():
-            inserted = self.pool.fetch_one("insert_message", params)
+        with self._transaction(dicts=False) as cur:
+            run_query(cur, "lock_inbox", params)
+            run_query(cur, "insert_message", dict(params, inbox_max=self.settings.inbox_max))
+            inserted = cur.fetchone()
         if inserted is None:
             raise RowNotFound(f"row {row_id} does not exist")
         message_id, owner, _ = inserted
+        if message_id is None:
+            raise InboxFull(f"row {row_id}'s inbox holds {self.settings.inbox_max} messages"
+                            " (GREENROW_INBOX_MAX); nothing was stored: send it again later")
         return message_id, owner
 
     def list_nodes(self):

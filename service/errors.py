@@ -13,9 +13,11 @@ from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from greenlets.errors import CallTimeout, RowNotFound, RunNotFound, RuntimeUnavailable
+from greenlets.errors import CallTimeout, InboxFull, RowNotFound, RunNotFound, RuntimeUnavailable
 
 log = logging.getLogger(__name__)
+
+INBOX_FULL_RETRY_AFTER_S = 1  # a row server applies hundreds of messages a second
 
 # werkzeug's HTTPExceptions by status; any other status gets its reason phrase in snake_case.
 _HTTP_CODES = {
@@ -67,6 +69,7 @@ def register_error_handlers(app):
     app.register_error_handler(RowNotFound, lambda exc: _missing(exc, "row"))
     app.register_error_handler(RunNotFound, lambda exc: _missing(exc, "run"))
     app.register_error_handler(CallTimeout, _timeout)
+    app.register_error_handler(InboxFull, _inbox_full)
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -107,6 +110,10 @@ def _missing(exc, kind):
 
 def _timeout(exc):
     return error_response(504, "timeout", str(exc), message_id=exc.message_id)
+
+
+def _inbox_full(exc):
+    return error_response(429, "inbox_full", str(exc), [("Retry-After", str(INBOX_FULL_RETRY_AFTER_S))])
 
 
 def _unexpected(exc):

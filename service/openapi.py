@@ -27,6 +27,7 @@ ERROR_CODES = {
     "method_not_allowed": (405, "the route does not take this method (see the Allow header)"),
     "payload_too_large": (413, "the body is larger than 64 KiB"),
     "unsupported_media_type": (415, "a body was sent without Content-Type: application/json"),
+    "inbox_full": (429, "the row's inbox holds GREENROW_INBOX_MAX messages; nothing was stored (see Retry-After)"),
     "internal_error": (500, "an unexpected error; the server log has the details"),
     "unavailable": (503, "the node is not ready or the database cannot be reached; retry later"),
     "timeout": (504, "no reply in timeout_ms; the message stays queued and will be applied"),
@@ -98,7 +99,14 @@ def _ok(description, schema, headers=None):
 def _error_response(status):
     codes = [f"`{code}` ({text})" for code, (code_status, text) in ERROR_CODES.items() if code_status == status]
     schema = _ref("schemas", "TimeoutError" if status == 504 else "Error")
-    return {"description": "; ".join(codes), **_json(schema)}
+    response = {"description": "; ".join(codes), **_json(schema)}
+    if status == 429:
+        response["headers"] = {"Retry-After": {"description": "seconds to wait before sending again",
+                                               "schema": {"type": "integer", "minimum": 1}}}
+    if status == 401:
+        response["headers"] = {"WWW-Authenticate": {"description": 'Bearer realm="greenrow"',
+                                                     "schema": {"type": "string"}}}
+    return response
 
 
 def _errors(*statuses):
@@ -237,7 +245,7 @@ _PATHS = {
             "responses": {
                 "200": _ok("the reply (wait=true)", _ref("schemas", "MessageReply")),
                 "202": _ok("the message is queued (wait=false)", _ref("schemas", "MessageAccepted")),
-                **_errors(400, 404, 413, 415, 503, 504),
+                **_errors(400, 404, 413, 415, 429, 503, 504),
             },
         },
     },

@@ -212,22 +212,34 @@ SELECT coalesce(array_agg(id), '{}') FROM (
 -- Which of the given messages are still in their inbox (not applied yet).
 SELECT id FROM messages WHERE id = ANY(%(ids)s::bigint[]);
 
+-- name: lock_inbox
+-- Take a row's inbox lock for the rest of the transaction, before insert_message counts and adds to
+-- the inbox: two senders to one row take turns, so the inbox never holds more than its bound (counted
+-- in one statement each, both would see room for one more). A transaction-scoped advisory lock keyed by
+-- the negated row id: row ids are positive and greenrow's only other advisory lock (migrations) is too.
+SELECT pg_advisory_xact_lock(-%(row_id)s::bigint);
+
 -- name: insert_message
--- Commit a message to a row's durable inbox and, when another node owns the row, ring that node
--- (%(wake)s on %(channel)s) in the same statement: one round trip. Returns the message id and the
--- row's current owner (or NULL); no row comes back when the row does not exist.
+-- Commit a message to a row's durable inbox, unless it already holds %(inbox_max)s, and, when another
+-- node owns the row, ring that node (%(wake)s on %(channel)s) in the same statement. Returns the message
+-- id (NULL: the inbox is full, nothing stored) and the row's current owner (or NULL); no row comes back
+-- when the row does not exist. Run after lock_inbox in the same transaction (a statement of its own,
+-- so its snapshot is taken after the lock: it sees the messages of the sender it waited for).
 WITH target AS (
     SELECT r.id, r.shard, l.node_id AS owner
       FROM rows r
       LEFT JOIN shard_leases l ON l.shard = r.shard AND l.expires_at > now()
      WHERE r.id = %(row_id)s),
+room AS (
+    SELECT count(*) < %(inbox_max)s AS free
+      FROM (SELECT 1 FROM messages WHERE row_id = %(row_id)s LIMIT %(inbox_max)s) AS queued),
 inserted AS (
     INSERT INTO messages (row_id, shard, type, body, reply_to)
-    SELECT id, shard, %(type)s, %(body)s, %(reply_to)s FROM target
+    SELECT id, shard, %(type)s, %(body)s, %(reply_to)s FROM target, room WHERE room.free
     RETURNING id)
 SELECT inserted.id, target.owner,
-       CASE WHEN target.owner <> %(node_id)s THEN pg_notify(%(channel)s, %(wake)s) END
-  FROM inserted, target;
+       CASE WHEN inserted.id IS NOT NULL AND target.owner <> %(node_id)s THEN pg_notify(%(channel)s, %(wake)s) END
+  FROM target LEFT JOIN inserted ON true;
 
 -- name: discard_message
 -- Fenced: remove a message whose effect cannot be applied (a poison message), so the ones behind it can be.

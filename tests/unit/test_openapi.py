@@ -28,6 +28,7 @@ ANSWERED_CODES = {
     "method_not_allowed": 405,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
+    "inbox_full": 429,
     "internal_error": 500,
     "unavailable": 503,
     "timeout": 504,

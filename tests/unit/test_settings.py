@@ -21,6 +21,7 @@ INTEGER_SETTINGS = {
     "GREENROW_RESTART_BACKOFF_MS": ("restart_backoff_ms", 100, 0, 60_000),
     "GREENROW_TICK_BATCH_MS": ("tick_batch_ms", 5, 0, 1000),
     "GREENROW_TICK_BATCH_MAX": ("tick_batch_max", 5000, 1, 100_000),
+    "GREENROW_INBOX_MAX": ("inbox_max", 1000, 1, 1_000_000),
 }
 
 DEFAULTS = {

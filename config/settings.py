@@ -63,6 +63,8 @@ class Settings:
     tick_batch_ms: int = 5
     tick_batch_max: int = 5000
     inbox_max: int = 1000
+    max_unfinished_rows: int = 2_000_000
+    max_tick_rate: int = 200_000
     log_level: str = "info"
     fault_injection: bool = False
     api_tokens: tuple = ()
@@ -91,6 +93,8 @@ class Settings:
             tick_batch_ms=_int(env, "GREENROW_TICK_BATCH_MS", 5, 0, 1000),
             tick_batch_max=_int(env, "GREENROW_TICK_BATCH_MAX", 5000, 1, 100000),
             inbox_max=_int(env, "GREENROW_INBOX_MAX", 1000, 1, 1_000_000),
+            max_unfinished_rows=_int(env, "GREENROW_MAX_UNFINISHED_ROWS", 2_000_000, 1, 1_000_000_000),
+            max_tick_rate=_int(env, "GREENROW_MAX_TICK_RATE", 200_000, 1, 100_000_000),
             log_level=log_level,
             fault_injection=_flag(env, "GREENROW_FAULT_INJECTION"),
             api_tokens=_tokens(env, "GREENROW_API_TOKEN"),

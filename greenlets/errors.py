@@ -25,3 +25,11 @@ class CallTimeout(Exception):
 
 class InboxFull(Exception):
     """The row's durable inbox holds its bound of messages; nothing was stored (HTTP 429)."""
+
+
+class RunRefused(Exception):
+    """A new run does not fit the cluster's limits: now (HTTP 429, `ever_fits`), or ever (HTTP 422)."""
+
+    def __init__(self, message, ever_fits):
+        super().__init__(message)
+        self.ever_fits = ever_fits

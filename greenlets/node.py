@@ -27,6 +27,7 @@ from greenlets.ownership.leases import LeaseKeeper
 from greenlets.ownership.listener import Listener
 from greenlets.ownership.routing import Router
 from greenlets.rows.inbox import reply_type
+from greenlets.run_limits import check_new_run
 from greenlets.rows.monitor import Monitor
 from greenlets.rows.registry import Registry
 from greenlets.rows.server import stop_all
@@ -334,6 +335,9 @@ class Node:
 
     def create_run(self, params):
         with self._transaction() as cur:
+            run_query(cur, "lock_run_creation", {})
+            run_query(cur, "running_load", {})
+            check_new_run(params, cur.fetchone(), self.settings)
             run_query(cur, "create_run", dict(params, shards=self.settings.shards))
             record = cur.fetchone()
             self.router.send({"k": "run", "run": record["id"]}, cur)

@@ -13,11 +13,12 @@ from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from greenlets.errors import CallTimeout, InboxFull, RowNotFound, RunNotFound, RuntimeUnavailable
+from greenlets.errors import CallTimeout, InboxFull, RowNotFound, RunNotFound, RunRefused, RuntimeUnavailable
 
 log = logging.getLogger(__name__)
 
 INBOX_FULL_RETRY_AFTER_S = 1  # a row server applies hundreds of messages a second
+LIMIT_RETRY_AFTER_S = 10      # runs take seconds to minutes to finish
 
 # werkzeug's HTTPExceptions by status; any other status gets its reason phrase in snake_case.
 _HTTP_CODES = {
@@ -70,6 +71,7 @@ def register_error_handlers(app):
     app.register_error_handler(RunNotFound, lambda exc: _missing(exc, "run"))
     app.register_error_handler(CallTimeout, _timeout)
     app.register_error_handler(InboxFull, _inbox_full)
+    app.register_error_handler(RunRefused, _run_refused)
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -114,6 +116,12 @@ def _timeout(exc):
 
 def _inbox_full(exc):
     return error_response(429, "inbox_full", str(exc), [("Retry-After", str(INBOX_FULL_RETRY_AFTER_S))])
+
+
+def _run_refused(exc):
+    if exc.ever_fits:
+        return error_response(429, "limit_reached", str(exc), [("Retry-After", str(LIMIT_RETRY_AFTER_S))])
+    return error_response(422, "run_too_large", str(exc))
 
 
 def _unexpected(exc):

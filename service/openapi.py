@@ -27,6 +27,8 @@ ERROR_CODES = {
     "method_not_allowed": (405, "the route does not take this method (see the Allow header)"),
     "payload_too_large": (413, "the body is larger than 64 KiB"),
     "unsupported_media_type": (415, "a body was sent without Content-Type: application/json"),
+    "run_too_large": (422, "the run alone asks for more rows or ticks per second than the cluster's limits"),
+    "limit_reached": (429, "with the running runs, the new run would pass a cluster limit (see Retry-After)"),
     "inbox_full": (429, "the row's inbox holds GREENROW_INBOX_MAX messages; nothing was stored (see Retry-After)"),
     "internal_error": (500, "an unexpected error; the server log has the details"),
     "unavailable": (503, "the node is not ready or the database cannot be reached; retry later"),
@@ -201,7 +203,7 @@ _PATHS = {
                 "201": _ok("the run as created: every row pending", _ref("schemas", "Run"), {
                     "Location": {"description": "/runs/{id}", "schema": {"type": "string"}},
                 }),
-                **_errors(400, 413, 415, 503),
+                **_errors(400, 413, 415, 422, 429, 503),
             },
         },
         "get": {

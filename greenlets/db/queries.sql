@@ -51,6 +51,21 @@ SELECT run.*, (SELECT count(*) FROM inserted) AS inserted,
        0 AS failed, 0::bigint AS restarts, 0::bigint AS ticks
   FROM run;
 
+-- name: lock_run_creation
+-- Take the cluster's run-creation lock for the rest of the transaction: runs are created one at a time,
+-- so the limits checked against running_load before create_run hold exactly (two nodes creating runs
+-- at once would both see room for one more). A transaction-scoped advisory lock; its key is positive
+-- and unlike the migrations' (lock_inbox's keys are negative).
+SELECT pg_advisory_xact_lock(1735552627);
+
+-- name: running_load
+-- What the running runs ask of the cluster: their unfinished (pending or active) rows, from the counter
+-- rows, and their peak tick rate, min(rows, max_concurrency) ticks every tick_ms, in ticks per second.
+SELECT coalesce((SELECT sum(c.pending + c.active) FROM run_counts c JOIN runs r ON r.id = c.run_id
+                  WHERE r.status = 'running'), 0)::bigint AS unfinished_rows,
+       coalesce((SELECT sum(LEAST(rows, max_concurrency) * 1000.0 / tick_ms) FROM runs
+                  WHERE status = 'running'), 0)::float8 AS tick_rate;
+
 -- name: runs_with_counts
 -- Runs (one by id, or the most recent) with their row counts by state and summed restarts and ticks,
 -- read from the run's counter rows (kept by triggers, see migrations/004_run_counts.sql): a few
@@ -216,7 +231,7 @@ SELECT id FROM messages WHERE id = ANY(%(ids)s::bigint[]);
 -- Take a row's inbox lock for the rest of the transaction, before insert_message counts and adds to
 -- the inbox: two senders to one row take turns, so the inbox never holds more than its bound (counted
 -- in one statement each, both would see room for one more). A transaction-scoped advisory lock keyed by
--- the negated row id: row ids are positive and greenrow's only other advisory lock (migrations) is too.
+-- the negated row id: row ids are positive and so are greenrow's other advisory locks' keys.
 SELECT pg_advisory_xact_lock(-%(row_id)s::bigint);
 
 -- name: insert_message

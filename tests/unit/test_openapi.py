@@ -29,6 +29,8 @@ ANSWERED_CODES = {
     "payload_too_large": 413,
     "unsupported_media_type": 415,
     "inbox_full": 429,
+    "run_too_large": 422,
+    "limit_reached": 429,
     "internal_error": 500,
     "unavailable": 503,
     "timeout": 504,

@@ -22,6 +22,8 @@ INTEGER_SETTINGS = {
     "GREENROW_TICK_BATCH_MS": ("tick_batch_ms", 5, 0, 1000),
     "GREENROW_TICK_BATCH_MAX": ("tick_batch_max", 5000, 1, 100_000),
     "GREENROW_INBOX_MAX": ("inbox_max", 1000, 1, 1_000_000),
+    "GREENROW_MAX_UNFINISHED_ROWS": ("max_unfinished_rows", 2_000_000, 1, 1_000_000_000),
+    "GREENROW_MAX_TICK_RATE": ("max_tick_rate", 200_000, 1, 100_000_000),
 }
 
 DEFAULTS = {

@@ -4,7 +4,7 @@ from flask import Flask
 from service import auth, health, meta, nodes, rows, runs
 from service.context import NODE_KEY, current_node
 from service.errors import register_error_handlers
-from service.validation import MAX_BODY_BYTES, IdConverter
+from service.validation import MAX_BODY_BYTES, IdConverter, refuse_unknown_query_parameters
 
 __all__ = ["create_app", "current_node"]
 
@@ -17,6 +17,7 @@ def create_app(node):
     app.url_map.converters["id"] = IdConverter  # before any rule that uses it
     register_error_handlers(app)
     auth.init_app(app, node.settings)
+    app.before_request(refuse_unknown_query_parameters)
     for blueprint in (runs.bp, rows.bp, health.bp, meta.bp, nodes.bp):
         app.register_blueprint(blueprint)
     return app

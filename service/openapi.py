@@ -6,6 +6,7 @@ that the document misses.
 """
 import re
 
+from greenlets.rows.inbox import reply_type
 from service.auth import OPEN_PATHS
 from service.validation import MAX_ID, MESSAGE_FIELDS, QUERY_PARAMS, RUN_FIELDS, Flag
 
@@ -21,6 +22,7 @@ ERROR_CODES = {
     "invalid_parameter": (400, "a query parameter is malformed or out of range"),
     "fault_injection_disabled": (400, "a crash message, refused unless GREENROW_FAULT_INJECTION=1"),
     "unauthorized": (401, "no bearer token, or one that does not open this endpoint (GREENROW_API_TOKEN)"),
+    "unknown_parameter": (400, "the query string has a parameter this request does not take"),
     "not_found": (404, "no such route (this includes ids outside 1..2^63-1)"),
     "run_not_found": (404, "no run with that id"),
     "row_not_found": (404, "no row with that id"),
@@ -112,8 +114,8 @@ def _error_response(status):
 
 
 def _errors(*statuses):
-    """Error responses of an operation; every operation can answer 500."""
-    return {str(status): _ref("responses", str(status)) for status in (*statuses, 500)}
+    """Error responses of an operation; every operation can answer 400 (unknown_parameter) and 500."""
+    return {str(status): _ref("responses", str(status)) for status in sorted({400, *statuses, 500})}
 
 
 def _message_schemas():
@@ -128,6 +130,20 @@ _TIMESTAMP = {"type": "string", "format": "date-time"}
 _NULLABLE_TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
 _COUNT = {"type": "integer", "minimum": 0}
 _MESSAGE_SCHEMAS = _message_schemas()
+_REPLY_TYPE = {"type": "string", "enum": [reply_type(kind) for kind in MESSAGE_FIELDS],
+               "description": "the message's type (a ping is answered by a pong)"}
+_ROW_PROPERTIES = {
+    "id": {"type": "integer", "format": "int64"},
+    "run_id": {"type": "integer", "format": "int64"},
+    "value": {"type": "integer", "minimum": 0},
+    "status": {"type": "string", "enum": ["running", "paused", "idle", "done", "failed"]},
+    "node": {"type": ["string", "null"], "description": "the node running its row server, if one is live"},
+    "inbox": {**_COUNT, "description": "messages queued for the row"},
+    "restarts": _COUNT,
+    "ticks": _COUNT,
+    "last_tick_at": _NULLABLE_TIMESTAMP,
+    "paused": {"type": "boolean"},
+}
 
 _SCHEMAS = {
     "ErrorDetail": _object({
@@ -158,18 +174,7 @@ _SCHEMAS = {
         {name: _int_schema(spec) for name, spec in RUN_FIELDS.items()},
         required=[name for name, spec in RUN_FIELDS.items() if spec.required],
     ),
-    "Row": _object({
-        "id": {"type": "integer", "format": "int64"},
-        "run_id": {"type": "integer", "format": "int64"},
-        "value": {"type": "integer", "minimum": 0},
-        "status": {"type": "string", "enum": ["running", "paused", "idle", "done", "failed"]},
-        "node": {"type": ["string", "null"], "description": "the node running its row server, if one is live"},
-        "inbox": {**_COUNT, "description": "messages queued for the row"},
-        "restarts": _COUNT,
-        "ticks": _COUNT,
-        "last_tick_at": _NULLABLE_TIMESTAMP,
-        "paused": {"type": "boolean"},
-    }),
+    "Row": _object(_ROW_PROPERTIES),
     **_MESSAGE_SCHEMAS,
     "Message": {
         "oneOf": [_ref("schemas", name) for name in _MESSAGE_SCHEMAS],
@@ -181,12 +186,36 @@ _SCHEMAS = {
     "MessageAccepted": _object({"message_id": {"type": "integer", "format": "int64"}}),
     "MessageReply": _object({
         "message_id": {"type": "integer", "format": "int64"},
-        "reply": {"type": "object", "description": "the row server's reply"},
+        "reply": {"oneOf": [_ref("schemas", "RowReply"), _ref("schemas", "DiscardedReply")]},
     }),
+    "RowReply": _object(
+        {**_ROW_PROPERTIES, "type": _REPLY_TYPE},
+        description="the row after the message, as GET /rows/{row_id} shows it, with the reply's type; "
+                    "node is the node that applied it",
+    ),
+    "DiscardedReply": _object(
+        {
+            "type": _REPLY_TYPE,
+            "node": {"type": "string", "description": "the node that set the message aside"},
+            "error": _object({
+                "code": {"const": "message_discarded"},
+                "message": {"type": "string", "description": "why its effect could never be applied"},
+            }),
+        },
+        description="the message's effect could never be applied: it was removed from the inbox unapplied",
+    ),
     "Node": _object(
-        {"id": {"type": "string"}},
-        description="a live node of the cluster (further fields are the runtime's)",
-        closed=False,
+        {
+            "id": {"type": "string", "description": "host-pid-suffix, unique per worker start"},
+            "host": {"type": "string"},
+            "pid": {"type": "integer", "description": "the worker's process id"},
+            "started_at": _TIMESTAMP,
+            "row_servers": {**_COUNT, "description": "live row servers (as of its last heartbeat, or now "
+                                                     "for the answering node)"},
+            "heartbeat_age_s": {"type": "number", "minimum": 0, "description": "seconds since its last heartbeat"},
+            "shards": {**_COUNT, "description": "shard leases it holds"},
+        },
+        description="a live node of the cluster: one gunicorn worker",
     ),
     "NodeList": _object({"nodes": {"type": "array", "items": _ref("schemas", "Node")}}),
     "Health": _object({"status": {"const": "ok"}, "node": {"type": "string"}}),

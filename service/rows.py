@@ -3,7 +3,7 @@ from flask import Blueprint
 
 from service.context import current_node
 from service.errors import ApiError, found
-from service.validation import query_param, read_message
+from service.validation import call_options, read_message, takes_query
 
 bp = Blueprint("rows", __name__)
 
@@ -14,9 +14,9 @@ def get_row(row_id):
 
 
 @bp.post("/rows/<id:row_id>/messages")
+@takes_query("wait", "timeout_ms")
 def send_message(row_id):
-    wait = query_param("wait")
-    timeout_ms = query_param("timeout_ms")
+    wait, timeout_ms = call_options()
     message = read_message()
     if message["type"] == "crash" and not current_node().settings.fault_injection:
         raise ApiError(400, "fault_injection_disabled",

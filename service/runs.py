@@ -3,7 +3,7 @@ from flask import Blueprint, url_for
 
 from service.context import current_node
 from service.errors import found
-from service.validation import RUN_FIELDS, query_param, read_fields
+from service.validation import RUN_FIELDS, query_param, read_fields, takes_query
 
 bp = Blueprint("runs", __name__)
 
@@ -16,6 +16,7 @@ def create_run():
 
 
 @bp.get("/runs")
+@takes_query("limit")
 def list_runs():
     return {"runs": current_node().list_runs(query_param("limit"))}
 

@@ -2,13 +2,15 @@
 
 Every check raises ApiError with a stable code, so no bad input reaches the node. The tables
 here (RUN_FIELDS, MESSAGE_FIELDS, QUERY_PARAMS) are also what service/openapi.py documents,
-so the document cannot drift from what is enforced.
+so the document cannot drift from what is enforced. A route names the query parameters it takes
+with @takes_query; any other parameter is refused (unknown_parameter) before the route runs, as an
+unknown body field is.
 """
 import json
 import re
 from dataclasses import dataclass
 
-from flask import request
+from flask import current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BaseConverter, ValidationError
 
@@ -104,6 +106,48 @@ QUERY_PARAMS = {
     "wait": Flag(False),
     "timeout_ms": Int(1, 60_000, 5000),
 }
+
+
+def takes_query(*names):
+    """Declare the query parameters (of QUERY_PARAMS) a route takes; a route without it takes none."""
+    for name in names:
+        if name not in QUERY_PARAMS:
+            raise ValueError(f"{name} is not in QUERY_PARAMS")
+
+    def declare(view):
+        view.query_params = names
+        return view
+    return declare
+
+
+def query_params_of(view):
+    """The query parameters a view function declared with @takes_query (none if it declared nothing)."""
+    return getattr(view, "query_params", ())
+
+
+def refuse_unknown_query_parameters():
+    """A before_request hook: 400 unknown_parameter for a query parameter the matched route does not take.
+
+    Runs before the route, so a refused request does nothing (no message is queued). Requests that
+    matched no route are left to their 404 or 405.
+    """
+    if request.url_rule is None:
+        return
+    allowed = query_params_of(current_app.view_functions.get(request.endpoint))
+    for name in request.args:
+        if name not in allowed:
+            taken = ", ".join(allowed) or "none"
+            raise ApiError(400, "unknown_parameter", f"unknown query parameter {_shown(name)}; "
+                                                     f"this request takes: {taken}")
+
+
+def call_options():
+    """(wait, timeout_ms) of a message request; timeout_ms is only taken with wait=true."""
+    wait = query_param("wait")
+    timeout_ms = query_param("timeout_ms")
+    if not wait and "timeout_ms" in request.args:
+        raise ApiError(400, "invalid_parameter", "timeout_ms is only taken with wait=true (a cast does not wait)")
+    return wait, timeout_ms
 
 
 def query_param(name):

@@ -175,6 +175,55 @@ def test_a_bad_wait_or_timeout_answers_400_invalid_parameter_and_queues_nothing(
     assert row(api, untouched_row)["inbox"] == 0
 
 
+def test_a_timeout_without_wait_answers_400_invalid_parameter_and_queues_nothing(api, untouched_row):
+    for query in ("timeout_ms=10", "wait=false&timeout_ms=10", "wait=0&timeout_ms=5000"):
+        response = api.post(f"/rows/{untouched_row}/messages?{query}", json={"type": "ping"})
+
+        assert error_code(response, 400) == "invalid_parameter", query
+        assert "timeout_ms is only taken with wait=true" in response.json()["error"]["message"]
+    assert row(api, untouched_row)["inbox"] == 0
+
+
+def _unknown_parameter_requests(finished_run, untouched_row):
+    run_id = finished_run["id"]
+    return [
+        ("POST", "/runs?foo=1", {"rows": 1}),
+        ("GET", "/runs?limit=5&foo=1", None),
+        ("GET", f"/runs/{run_id}?foo=1", None),
+        ("POST", f"/runs/{run_id}/stop?foo=1", None),
+        ("GET", f"/rows/{untouched_row}?limit=1", None),
+        ("POST", f"/rows/{untouched_row}/messages?wait=true&waitt=1", {"type": "ping"}),
+        ("POST", f"/rows/{untouched_row}/messages?foo", {"type": "ping"}),
+        ("GET", "/healthz?foo=1", None),
+        ("GET", "/readyz?foo=1", None),
+        ("GET", "/nodes?foo=1", None),
+        ("GET", "/openapi.json?foo=1", None),
+    ]
+
+
+def test_an_unknown_query_parameter_answers_400_unknown_parameter_and_does_nothing(api, finished_run, untouched_row):
+    run_ids_before = [run["id"] for run in api.json("/runs?limit=1000")["runs"]]
+
+    for method, path, body in _unknown_parameter_requests(finished_run, untouched_row):
+        response = api.http.request(method, api.url(path), json=body, timeout=30)
+
+        assert error_code(response, 400) == "unknown_parameter", (method, path)
+        message = response.json()["error"]["message"]
+        assert message.startswith("unknown query parameter '") and "this request takes: " in message, message
+    assert [run["id"] for run in api.json("/runs?limit=1000")["runs"]] == run_ids_before  # no run created
+    assert row(api, untouched_row)["inbox"] == 0
+
+
+def test_the_unknown_parameter_error_names_the_parameters_the_request_takes(api, untouched_row):
+    messages = api.post(f"/rows/{untouched_row}/messages?foo=1", json={"type": "ping"}).json()["error"]["message"]
+    runs = api.get("/runs?foo=1").json()["error"]["message"]
+    health = api.get("/healthz?foo=1").json()["error"]["message"]
+
+    assert messages == "unknown query parameter 'foo'; this request takes: wait, timeout_ms"
+    assert runs == "unknown query parameter 'foo'; this request takes: limit"
+    assert health == "unknown query parameter 'foo'; this request takes: none"
+
+
 # --- errors: routes, methods, sizes, media types ----------------------------------------------------------
 
 NOT_FOUND = [

@@ -6,9 +6,11 @@ import re
 import pytest
 
 from config.settings import Settings
+from greenlets.rows.inbox import reply_type
 from greenlets.rows.messages import TYPES as MESSAGE_TYPES
 from service import create_app
 from service.openapi import DOCUMENT, ERROR_CODES, undocumented_routes
+from service.validation import query_params_of
 
 # Every error code the API answers, with its status (README "Errors").
 ANSWERED_CODES = {
@@ -22,6 +24,7 @@ ANSWERED_CODES = {
     "invalid_parameter": 400,
     "fault_injection_disabled": 400,
     "unauthorized": 401,
+    "unknown_parameter": 400,
     "not_found": 404,
     "run_not_found": 404,
     "row_not_found": 404,
@@ -36,6 +39,7 @@ ANSWERED_CODES = {
     "timeout": 504,
 }
 PATH_PARAMETER = re.compile(r"\{([^{}]+)\}")
+RULE_ARGUMENT = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")  # <id:run_id> -> {run_id}
 
 
 class NoNode:
@@ -182,3 +186,39 @@ def test_the_query_parameters_state_their_ranges_and_defaults():
 def test_the_document_is_openapi_3_1_in_plain_json():
     assert DOCUMENT["openapi"] == "3.1.0"
     assert json.loads(json.dumps(DOCUMENT)) == DOCUMENT
+
+
+def test_each_route_documents_exactly_the_query_parameters_it_takes(app):
+    paths = DOCUMENT["paths"]
+    for rule in app.url_map.iter_rules():
+        path = RULE_ARGUMENT.sub(r"{\1}", rule.rule)
+        taken = set(query_params_of(app.view_functions[rule.endpoint]))
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            operation = paths[path][method.lower()]
+            documented = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+            assert documented == taken, (method, path)
+            assert "400" in operation["responses"], (method, path)  # unknown_parameter, on every operation
+
+
+def test_a_reply_is_typed_as_the_row_with_its_reply_type_or_a_discarded_message():
+    schemas = DOCUMENT["components"]["schemas"]
+    reply = schemas["MessageReply"]["properties"]["reply"]
+
+    assert [resolve(option["$ref"]) for option in reply["oneOf"]] == [schemas["RowReply"], schemas["DiscardedReply"]]
+    assert set(schemas["RowReply"]["properties"]) == set(schemas["Row"]["properties"]) | {"type"}
+    assert schemas["RowReply"]["additionalProperties"] is False
+    assert schemas["RowReply"]["properties"]["type"]["enum"] == [reply_type(kind) for kind in MESSAGE_TYPES]
+    assert "pong" in schemas["RowReply"]["properties"]["type"]["enum"]
+    assert set(schemas["DiscardedReply"]["properties"]) == {"type", "node", "error"}
+    assert schemas["DiscardedReply"]["properties"]["error"]["properties"]["code"] == {"const": "message_discarded"}
+
+
+def test_a_node_is_typed_field_by_field():
+    node = DOCUMENT["components"]["schemas"]["Node"]
+
+    assert node["additionalProperties"] is False
+    assert node["required"] == list(node["properties"])
+    assert {name: field["type"] for name, field in node["properties"].items()} == {
+        "id": "string", "host": "string", "pid": "integer", "started_at": "string", "row_servers": "integer",
+        "heartbeat_age_s": "number", "shards": "integer",
+    }

@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# The embedded PostgreSQL's data folder (make run without DATABASE_URL), as config/embedded_postgres.py finds it.
+PGDATA_DIR := $(or $(GREENROW_PGDATA),var/pgdata)
 
-.PHONY: run test venv clean cluster
+.PHONY: run test venv clean cluster reset
 
 run: $(VENV)/.runtime
 	$(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
@@ -19,19 +21,32 @@ test: $(VENV)/.dev
 
 venv: $(VENV)/.dev
 
+# pip shows what it downloads and installs (the first install is about 100 MB): no --quiet.
 $(VENV)/.python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "greenrow needs Python 3.11 or newer (set PYTHON=python3.11)")'
+	@echo "greenrow: creating $(VENV), then installing requirements.txt into it (about 100 MB, once)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --upgrade pip
 	touch $@
 
 $(VENV)/.runtime: $(VENV)/.python requirements.txt
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install -r requirements.txt
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install -r requirements-dev.txt
 	touch $@
+
+# Start over: delete the embedded PostgreSQL's data folder (every run, row and message), after checking
+# that no server runs on it. With DATABASE_URL set there is nothing here to delete: drop that database.
+reset:
+	@if [ -n "$$DATABASE_URL" ]; then \
+	    echo "make reset: DATABASE_URL is set; make reset only deletes the embedded PostgreSQL's $(PGDATA_DIR): drop and create that database instead" >&2; exit 1; fi
+	@pid=$$(head -n 1 "$(PGDATA_DIR)/postmaster.pid" 2>/dev/null); \
+	if [ -n "$$pid" ] && kill -0 "$$pid" 2>/dev/null; then \
+	    echo "make reset: PostgreSQL (pid $$pid) is running on $(PGDATA_DIR): stop make run first (Ctrl-C)" >&2; exit 1; fi
+	rm -rf "$(PGDATA_DIR)"
+	@echo "make reset: deleted $(PGDATA_DIR); the next make run starts on an empty database"
 
 clean:
 	rm -rf $(VENV) var/test-* var/chaos

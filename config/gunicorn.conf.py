@@ -60,6 +60,23 @@ def post_worker_init(worker):
     _drain_on_sigterm(worker, node)
     node.start_in_background()
     node.wait_started(NODE_START_WAIT_S)
+    _stop_the_service_if_refused(node)
+
+
+def _stop_the_service_if_refused(node):
+    """A setting the database contradicts (GREENROW_SHARDS on a database set up with another count)
+    cannot be fixed by waiting: once the node has refused to start (its one CRITICAL line says why),
+    the worker exits with gunicorn's boot-error status, on which the master stops the whole service
+    and exits with it (3), instead of answering 503 for ever."""
+    import gevent
+    from gunicorn.arbiter import Arbiter
+
+    def exit_if_refused():
+        node.wait_started(None)
+        if node.refused is not None:
+            raise SystemExit(Arbiter.WORKER_BOOT_ERROR)  # gevent throws it into the worker's main greenlet
+
+    gevent.spawn(exit_if_refused)
 
 
 def _drain_on_sigterm(worker, node):

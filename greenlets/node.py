@@ -70,6 +70,7 @@ class Node:
         self.draining = False  # asked to stop (SIGTERM): requests get 503 while the node hands off
         self.started_at = None
         self.start_error = None
+        self.refused = None  # a setting the database contradicts: waiting cannot fix it (the worker exits)
         self._starter = None
 
     def __str__(self):
@@ -92,7 +93,7 @@ class Node:
                 self.start()
                 return
             except SettingsError as exc:
-                self.start_error = str(exc)
+                self.start_error = self.refused = str(exc)
                 log.critical("greenrow.node.refused %s", exc)
                 return
             except Exception as exc:

@@ -17,6 +17,19 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_it(database_url):
     assert "GREENROW_LEASE_TTL_MS must be an integer" in result.stderr
 
 
+def test_a_shard_count_the_database_contradicts_stops_the_service_with_one_line(database_url, db):
+    db.fetch_all("INSERT INTO greenrow_meta (key, value) VALUES ('shards', '256')")  # as a first start stores it
+
+    result = start_and_wait_for_exit(database_url, GREENROW_SHARDS="64", WORKERS="2")
+
+    assert result.returncode == 3  # gunicorn's "worker failed to boot": the master stops the service
+    refusals = [line for line in result.stderr.splitlines() if "greenrow.node.refused" in line]
+    assert refusals and all(
+        "GREENROW_SHARDS is 64 but this database was set up with 256 shards" in line for line in refusals), result.stderr
+    assert len(refusals) <= 2  # one line per worker, each naming the variable
+    assert "Traceback" not in result.stderr
+
+
 def _worker_allocator(service):
     (pid,) = service.worker_pids()  # a child of the pid we started: the master restarted in place
     with open(f"/proc/{pid}/environ", "rb") as environ:

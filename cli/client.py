@@ -1,0 +1,115 @@
+"""The service's HTTP API as the command line calls it: JSON in and out, every failure an exception.
+
+ServiceError is an answer with the API's one error shape (or any other 4xx/5xx); Unreachable is no
+answer at all (nothing listens, the name does not resolve, the connection broke or timed out).
+Their str() is one line, which is what the command line prints.
+"""
+import json
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.client import HTTPException
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+TIMEOUT_S = 70.0  # longer than the longest call the API waits for (timeout_ms up to 60,000)
+RETRY_INTERVAL_S = 0.5
+
+
+class ServiceError(Exception):
+    """The service answered with an error: HTTP status, stable code, message, and any top-level extras."""
+
+    def __init__(self, status, code, message, extra=None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra or {}
+
+    def __str__(self):
+        extras = "".join(f", {name} {value}" for name, value in self.extra.items())
+        return f"{self.message} ({self.code}, HTTP {self.status}{extras})"
+
+    @property
+    def transient(self):
+        """503: nothing was done, and asking again later may work (a node starting, stopping, a database outage)."""
+        return self.status == 503
+
+
+class Unreachable(Exception):
+    """No answer from the service at all."""
+
+    transient = True
+
+
+def normalised_url(url):
+    """http://host:port without a trailing slash; a bare host:port gets http://."""
+    url = url.strip().rstrip("/")
+    return url if "://" in url else f"http://{url}"
+
+
+class Client:
+    def __init__(self, base_url=DEFAULT_URL, timeout_s=TIMEOUT_S):
+        self.base_url = normalised_url(base_url)
+        self.timeout_s = timeout_s
+
+    def get(self, path, **query):
+        return self.request("GET", path, None, query)
+
+    def post(self, path, body=None, **query):
+        return self.request("POST", path, body, query)
+
+    def get_patiently(self, path, give_up_s, clock=time.monotonic, sleep=time.sleep, **query):
+        """GET, asking again while the failure is transient (503, no answer), for at most give_up_s."""
+        deadline = clock() + give_up_s
+        while True:
+            try:
+                return self.get(path, **query)
+            except (ServiceError, Unreachable) as exc:
+                if not exc.transient or clock() >= deadline:
+                    raise
+            sleep(RETRY_INTERVAL_S)
+
+    def request(self, method, path, body, query):
+        """The JSON body of a 2xx answer, or ServiceError / Unreachable."""
+        query = {name: value for name, value in query.items() if value is not None}
+        url = self.base_url + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as answer:
+            raise _service_error(answer) from None
+        except urllib.error.URLError as exc:
+            raise Unreachable(f"cannot reach the service at {self.base_url}: {_reason(exc.reason)}") from None
+        except (socket.timeout, TimeoutError):
+            raise Unreachable(f"no answer from the service at {self.base_url} within {self.timeout_s:g} s") from None
+        except (ConnectionError, HTTPException) as exc:
+            raise Unreachable(f"the connection to {self.base_url} broke: {_reason(exc)}") from None
+
+
+def _service_error(answer):
+    raw = answer.read()
+    try:
+        body = json.loads(raw)
+        error = body["error"]
+        extra = {name: value for name, value in body.items() if name != "error"}
+        return ServiceError(answer.code, error["code"], error["message"], extra)
+    except (ValueError, TypeError, KeyError):
+        # not the API's shape: a load balancer's page, a proxy's error
+        return ServiceError(answer.code, f"http_{answer.code}", answer.reason or "error")
+
+
+def _reason(reason):
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused (is it running? `make run` starts it; --url or GREENROW_URL picks another)"
+    if isinstance(reason, socket.gaierror):
+        return f"unknown host ({reason.strerror})"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror.lower()
+    return str(reason) or type(reason).__name__

@@ -37,7 +37,7 @@ def table(columns, records):
     numeric = [all(isinstance(record.get(column), (int, float)) for record in records) and bool(records)
                for column in columns]
 
-    def line(values):
+    def line(values):  # a heading aligned as its column
         return "  ".join(value.rjust(width) if right else value.ljust(width)
                          for value, width, right in zip(values, widths, numeric)).rstrip()
     return "\n".join([line(columns)] + [line(row) for row in cells])

@@ -142,16 +142,16 @@ class Bar:
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
         self.console = Console(file=out or sys.stdout)
-        self._progress = Progress(
-            TextColumn("run {task.fields[run_id]}"), BarColumn(), TaskProgressColumn(),
-            TextColumn("{task.completed:,.0f}/{task.total:,.0f} ticks"), TextColumn("{task.fields[rate]}"),
-            TextColumn("{task.fields[eta]}"), TextColumn("[dim]{task.fields[rows]}"),
+        self._progress = Progress(  # fits 80 columns; the final line has every count
+            TextColumn("run {task.fields[run_id]}"), BarColumn(bar_width=20), TaskProgressColumn(),
+            TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[eta]}"), TextColumn("{task.fields[rows]}"),
             console=self.console, refresh_per_second=4)
         self._task = None
 
     def show(self, progress):
+        run = progress.run
         fields = {"rate": format_rate(progress.ticks_per_s), "eta": format_eta(progress.eta_s),
-                  "rows": rows_line(progress.run)}
+                  "rows": f"{run['done'] + run['failed']:,}/{run['rows']:,} rows done"}
         completed = progress.fraction * progress.total_ticks
         if self._task is None:
             self._progress.start()
@@ -164,7 +164,7 @@ class Bar:
         if self._task is not None:
             self._progress.stop()
         if progress.run is not None:
-            self.console.print(final_line(progress.run), highlight=False)
+            self.console.print(final_line(progress.run), highlight=False, soft_wrap=True)
 
 
 def view_for(json_output, out, tty):

@@ -34,6 +34,26 @@ def controlled_postgres():
     server.close()
 
 
+@pytest.fixture(scope="module")
+def api_database(pg_server):
+    name, url = pg_server.create_database()
+    yield url
+    pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def api(api_database, tmp_path_factory):
+    """One service for a module's tests; after the last of them, it must have answered none with a 500."""
+    service = ServiceProcess(api_database, tmp_path_factory.mktemp("api") / "service.log")
+    try:
+        yield service.start()
+    finally:
+        service.close()
+    unhandled = [line for line in service.log().splitlines() if "unhandled" in line]
+    assert not unhandled, "a request to the shared service was answered with an internal error:\n" + "\n".join(
+        unhandled)
+
+
 @pytest.fixture
 def db(database_url):
     return Db(database_url)

@@ -1,8 +1,8 @@
 """Fixtures of the HTTP API tests (test_api_*.py).
 
-Most of those tests share one service (and its database), started once per module: they read, or
-touch rows nobody else uses. Tests that need a service of their own (no database, a row left broken)
-start one.
+Most of those tests share one service (and its database), started once per module (the api fixture,
+in tests/conftest.py): they read, or touch rows nobody else uses. Tests that need a service of their
+own (no database, a row left broken) start one.
 """
 import uuid
 
@@ -12,26 +12,6 @@ from tests.support.api import FINISHED_ROWS
 from tests.support.database import Db, with_database
 from tests.support.service import ServiceProcess, start_run, wait_for_run
 from tests.support.wait import wait_until
-
-
-@pytest.fixture(scope="module")
-def api_database(pg_server):
-    name, url = pg_server.create_database()
-    yield url
-    pg_server.drop_database(name)
-
-
-@pytest.fixture(scope="module")
-def api(api_database, tmp_path_factory):
-    """One service for a module's tests; after the last of them, it must have answered none with a 500."""
-    service = ServiceProcess(api_database, tmp_path_factory.mktemp("api") / "service.log")
-    try:
-        yield service.start()
-    finally:
-        service.close()
-    unhandled = [line for line in service.log().splitlines() if "unhandled" in line]
-    assert not unhandled, "a request to the shared service was answered with an internal error:\n" + "\n".join(
-        unhandled)
 
 
 @pytest.fixture(scope="module")

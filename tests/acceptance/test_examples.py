@@ -1,0 +1,81 @@
+"""examples/: a curl script for every endpoint of the API, each run as it is against a real service.
+
+The scripts run in the order a newcomer would (examples/create-run.sh starts the slow demo run the
+others act on); each must exit 0 (curl --fail-with-body: an error answer fails the script) and print
+the answers the API documents.
+"""
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from service.openapi import DOCUMENT
+from tests.support.wait import wait_until
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+ORDER = ["healthz.sh", "readyz.sh", "openapi.sh", "nodes.sh", "metrics.sh", "create-run.sh", "list-runs.sh",
+         "get-run.sh", "get-row.sh", "cast-message.sh", "call-message.sh", "every-message-type.sh", "stop-run.sh"]
+ENDPOINT = re.compile(r"^# (GET|POST|PUT|PATCH|DELETE) (/\S*):", re.MULTILINE)
+
+
+def endpoints_of(script):
+    return {f"{method} {path}" for method, path in ENDPOINT.findall((EXAMPLES / script).read_text())}
+
+
+def run_example(url, script, *args, ok=True):
+    result = subprocess.run([str(EXAMPLES / script), *args], env=dict(os.environ, GREENROW_URL=url),
+                            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    if not ok:
+        return result
+    assert result.returncode == 0, (script, result.returncode, result.stdout, result.stderr)
+    return result.stdout
+
+
+def answer(url, script, *args):
+    return json.loads(run_example(url, script, *args))
+
+
+def test_every_operation_of_the_api_has_an_example_and_the_test_runs_every_example():
+    documented = {f"{method.upper()} {path}" for path, methods in DOCUMENT["paths"].items() for method in methods}
+    scripts = sorted(path.name for path in EXAMPLES.glob("*.sh") if os.access(path, os.X_OK))
+
+    assert sorted(ORDER) == scripts
+    covered = set().union(*(endpoints_of(script) for script in scripts))
+    assert documented - covered == set(), "endpoints without an example"
+    assert covered - documented == set(), "examples of endpoints the API does not have"
+
+
+def test_the_examples_run_as_they_are_against_the_service(api):
+    url = api.url("")
+    node_id = api.json("/healthz")["node"]
+
+    assert answer(url, "healthz.sh") == {"status": "ok", "node": node_id}
+    assert answer(url, "readyz.sh") == {"status": "ready", "node": node_id}
+    operations = run_example(url, "openapi.sh").splitlines()
+    assert "POST  /rows/{row_id}/messages" in "\n".join(operations) and len(operations) == sum(
+        len(methods) for methods in DOCUMENT["paths"].values())
+    assert [node["id"] for node in answer(url, "nodes.sh")["nodes"]] == [node_id]
+    assert run_example(url, "metrics.sh").strip()
+    no_run_yet = run_example(url, "get-row.sh", ok=False)
+    assert (no_run_yet.returncode, no_run_yet.stdout) == (1, "")
+    assert no_run_yet.stderr == "no run yet: examples/create-run.sh starts one\n"
+
+    run = answer(url, "create-run.sh")
+    assert (run["status"], run["rows"], run["start_value"], run["tick_ms"]) == ("running", 1000, 120, 1000)
+    assert answer(url, "list-runs.sh")["runs"][0]["id"] == run["id"]
+    assert answer(url, "get-run.sh")["id"] == run["id"]
+    row_id = run["first_row_id"]
+    ticking = wait_until(lambda: (row := answer(url, "get-row.sh"))["value"] < 120 and row, 15,
+                         message="the demo run's first row never ticked")
+    assert (ticking["id"], ticking["status"]) == (row_id, "running")
+
+    assert set(answer(url, "cast-message.sh")) == {"message_id"}
+    called = answer(url, "call-message.sh")
+    assert (called["reply"]["id"], called["reply"]["type"]) == (row_id, "get")
+    replies = [json.loads(line)["reply"] for line in run_example(url, "every-message-type.sh").splitlines()]
+    assert [reply["type"] for reply in replies] == ["pong", "get", "incr", "set", "pause", "resume", "crash", "stop"]
+    assert replies[3]["value"] == 10 and replies[4]["status"] == "paused" and replies[7]["status"] == "idle"
+
+    stopped = answer(url, "stop-run.sh")
+    assert (stopped["id"], stopped["status"]) == (run["id"], "stopped")

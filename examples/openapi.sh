@@ -5,4 +5,4 @@ curl -sS --fail-with-body "$URL/openapi.json" | python3 -c '
 import json, sys
 for path, operations in json.load(sys.stdin)["paths"].items():
     for method, operation in operations.items():
-        print(f"{method.upper():5} {path:28} {operation[\"summary\"]}")'
+        print(method.upper().ljust(5), path.ljust(28), operation["summary"])'

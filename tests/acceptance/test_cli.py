@@ -99,7 +99,7 @@ def test_row_get_and_send_casts_and_calls(url, stopped_run):
     assert cli(url, "row", "send", row_id, "incr", "by=5", "--wait", "--field", "value").stdout == f"{value + 5}\n"
     queued = only_line(cli(url, "row", "send", row_id, "set", "value=7").stdout)
     assert queued.startswith("message ") and queued.endswith(f" queued for row {row_id}")
-    wait_until(lambda: cli(url, "row", "get", row_id, "--field", "value", "status").stdout == "7 idle\n", 10)
+    wait_until(lambda: cli(url, "row", "get", row_id, "--field", "value", "--field", "status").stdout == "7 idle\n", 10)
     pong = cli(url, "row", "send", row_id, "ping", "--wait", "--timeout-ms", 3000).lines[0]
     assert pong.startswith(f"row {row_id} after pong (message ") and "): value 7, idle, on node " in pong
     [answer] = cli(url, "--json", "row", "get", row_id).json_lines()

@@ -16,7 +16,7 @@ from tests.support.wait import wait_until
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ORDER = ["healthz.sh", "readyz.sh", "openapi.sh", "nodes.sh", "metrics.sh", "create-run.sh", "list-runs.sh",
          "get-run.sh", "get-row.sh", "cast-message.sh", "call-message.sh", "every-message-type.sh", "stop-run.sh"]
-ENDPOINT = re.compile(r"^# (GET|POST|PUT|PATCH|DELETE) (/\S*):", re.MULTILINE)
+ENDPOINT = re.compile(r"^# (GET|POST|PUT|PATCH|DELETE) (/[^\s?:]*)\S*:", re.MULTILINE)  # the path, without a query
 
 
 def endpoints_of(script):

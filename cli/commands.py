@@ -5,7 +5,7 @@ and returns the exit status. Errors are raised (client.ServiceError, client.Unre
 few below); main.py turns each into one line and a status.
 """
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, TextIO
 
 from cli import output, progress, top
@@ -25,6 +25,10 @@ class MessageDiscarded(Exception):
     """A call's reply says the message could never be applied (it was set aside unapplied)."""
 
 
+class UsageError(Exception):
+    """Arguments argparse cannot check alone (a message field given twice)."""
+
+
 @dataclass
 class Context:
     client: Client
@@ -32,7 +36,7 @@ class Context:
     json: bool = False
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
-    tty: bool = field(default=False)
+    tty: bool = False
 
     def emit(self, answer, fields=(), text=None):
         """One answer: its --field values, one JSON line with --json, else text(answer)."""
@@ -116,7 +120,7 @@ def message_body(fields):
     body = {}
     for name, value in fields:
         if name in body or name == "type":
-            raise ValueError(f"{name} is given twice" if name in body else "type is the TYPE argument, not a field")
+            raise UsageError(f"{name} is given twice" if name in body else "type is the TYPE argument, not a field")
         body[name] = value
     return body
 

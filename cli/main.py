@@ -28,7 +28,7 @@ def main(argv=None, out=None, err=None):
         return _fail(err, exc, EXIT_SERVICE_ERROR)
     except Unreachable as exc:
         return _fail(err, exc, EXIT_UNREACHABLE)
-    except (FieldMissing, ValueError) as exc:
+    except (FieldMissing, commands.UsageError) as exc:
         return _fail(err, exc, EXIT_USAGE)
     except commands.StoppedWatching as exc:
         return _fail(err, exc, EXIT_INTERRUPTED)

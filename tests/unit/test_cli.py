@@ -3,7 +3,7 @@ import argparse
 
 import pytest
 
-from cli.commands import message_body
+from cli.commands import UsageError, message_body
 from cli.main import build_parser, message_field
 from cli.output import FieldMissing, picked, table
 from cli.progress import RunProgress, format_eta, format_rate
@@ -66,9 +66,9 @@ def test_message_fields_are_json_where_they_can_be_else_strings():
 
 def test_a_message_field_given_twice_or_named_type_is_refused():
     assert message_body([("by", 5)]) == {"by": 5}
-    with pytest.raises(ValueError, match="by is given twice"):
+    with pytest.raises(UsageError, match="by is given twice"):
         message_body([("by", 5), ("by", 6)])
-    with pytest.raises(ValueError, match="type is the TYPE argument"):
+    with pytest.raises(UsageError, match="type is the TYPE argument"):
         message_body([("type", "get")])
 
 

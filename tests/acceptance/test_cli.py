@@ -116,6 +116,8 @@ def test_nodes_and_top_show_the_live_node(url, api):
     assert screens.count("\nnodes\n") == 2 and screens.count(node_id) == 2 and "\nruns\n" in screens
     [snapshot] = cli(url, "top", "-n", 1, "--json").json_lines()
     assert set(snapshot) == {"nodes", "runs"} and snapshot["nodes"][0]["id"] == node_id
+    status, drawn = greenrow_on_a_terminal(url, "top", "-n", 2, "--interval", 0.1)
+    assert status == 0 and drawn.count(node_id) >= 2 and "row servers" in drawn and "Ctrl-C quits" in drawn, drawn
 
 
 # --- errors: one line, a non-zero exit -----------------------------------------------------------------------

@@ -4,6 +4,7 @@ Imported in the master: nothing of the app is imported here (no preload). The pe
 starts in post_worker_init (after gevent's monkey-patching and the app's import) and stops in
 worker_exit, where it hands its rows back gracefully.
 """
+import mmap
 import os
 import sys
 
@@ -56,27 +57,40 @@ NODE_START_WAIT_S = 3.0
 
 
 def post_worker_init(worker):
+    import gevent
+
     node = worker.wsgi.extensions["greenrow.node"]
     _drain_on_sigterm(worker, node)
     node.start_in_background()
     node.wait_started(NODE_START_WAIT_S)
-    _stop_the_service_if_refused(node)
+    gevent.spawn(_end_the_worker_if_refused, worker, node)
 
 
-def _stop_the_service_if_refused(node):
-    """A setting the database contradicts (GREENROW_SHARDS on a database set up with another count)
-    cannot be fixed by waiting: once the node has refused to start (its one CRITICAL line says why),
-    the worker exits with gunicorn's boot-error status, on which the master stops the whole service
-    and exits with it (3), instead of answering 503 for ever."""
-    import gevent
-    from gunicorn.arbiter import Arbiter
+# A setting the database contradicts (GREENROW_SHARDS on a database set up with another count) cannot be
+# fixed by waiting, so the service stops instead of answering 503 for ever: the worker whose node refused
+# to start (its one CRITICAL line says why) writes the reason here and ends; the master, seeing a worker
+# end with a reason written, stops the whole service and exits with status 3. Anonymous shared memory,
+# made before the workers fork. (A worker exiting with gunicorn's boot-error status would do it too, but
+# when two workers do at once the master meets the second while stopping and dies with a traceback.)
+_REFUSAL = mmap.mmap(-1, 1024)
+REFUSED_EXIT_STATUS = 3
 
-    def exit_if_refused():
-        node.wait_started(None)
-        if node.refused is not None:
-            raise SystemExit(Arbiter.WORKER_BOOT_ERROR)  # gevent throws it into the worker's main greenlet
 
-    gevent.spawn(exit_if_refused)
+def _end_the_worker_if_refused(worker, node):
+    node.wait_started(None)
+    if node.refused is not None and worker.alive:
+        _REFUSAL[:] = node.refused.encode()[:len(_REFUSAL) - 1].ljust(len(_REFUSAL), b"\0")
+        worker.alive = False  # gunicorn's gevent worker loop sees it within a second
+
+
+def child_exit(server, worker):
+    """In the master, after a worker ended: stop the service if a node refused a setting. Once: while
+    stopping, the master has no listeners left."""
+    reason = _REFUSAL[:].split(b"\0", 1)[0].decode(errors="replace")
+    if reason and server.LISTENERS:
+        from gunicorn.errors import HaltServer
+
+        raise HaltServer(reason, REFUSED_EXIT_STATUS)  # logged as "Reason: <reason>"; exits with the status
 
 
 def _drain_on_sigterm(worker, node):

@@ -29,7 +29,8 @@ class ServiceError(Exception):
 
     def __str__(self):
         extras = "".join(f", {name} {value}" for name, value in self.extra.items())
-        return f"{self.message} ({self.code}, HTTP {self.status}{extras})"
+        hint = "; --token or GREENROW_TOKEN gives one" if self.status == 401 else ""
+        return f"{self.message} ({self.code}, HTTP {self.status}{extras}){hint}"
 
     @property
     def transient(self):
@@ -49,9 +50,19 @@ def normalised_url(url):
     return url if "://" in url else f"http://{url}"
 
 
+def token_from(env):
+    """The bearer token to send: GREENROW_TOKEN, else the first of the service's own GREENROW_API_TOKEN
+    (so one `export` serves make run and the command line); None when neither is set."""
+    if env.get("GREENROW_TOKEN", "").strip():
+        return env["GREENROW_TOKEN"].strip()
+    tokens = [token.strip() for token in env.get("GREENROW_API_TOKEN", "").split(",") if token.strip()]
+    return tokens[0] if tokens else None
+
+
 class Client:
-    def __init__(self, base_url=DEFAULT_URL, timeout_s=TIMEOUT_S):
+    def __init__(self, base_url=DEFAULT_URL, token=None, timeout_s=TIMEOUT_S):
         self.base_url = normalised_url(base_url)
+        self.token = token
         self.timeout_s = timeout_s
 
     def get(self, path, **query):
@@ -77,6 +88,8 @@ class Client:
         url = self.base_url + path + ("?" + urllib.parse.urlencode(query) if query else "")
         data = None if body is None else json.dumps(body).encode()
         headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         if data is not None:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=data, method=method, headers=headers)

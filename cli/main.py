@@ -9,7 +9,7 @@ import os
 import sys
 
 from cli import commands
-from cli.client import DEFAULT_URL, Client, ServiceError, Unreachable
+from cli.client import DEFAULT_URL, Client, ServiceError, Unreachable, token_from
 from cli.output import FieldMissing
 
 EXIT_SERVICE_ERROR, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 1, 2, 3, 130
@@ -19,7 +19,8 @@ def main(argv=None, out=None, err=None):
     out, err = out or sys.stdout, err or sys.stderr
     parser = build_parser()
     args = parser.parse_args(argv)
-    ctx = commands.Context(client=Client(args.url), out=out, json=args.json, tty=out.isatty())
+    client = Client(args.url, token=args.token or token_from(os.environ))
+    ctx = commands.Context(client=client, out=out, json=args.json, tty=out.isatty())
     try:
         return args.command(ctx, args)
     except ServiceError as exc:
@@ -113,10 +114,13 @@ def build_parser():
 
 
 def _common_options(parser, top_level):
-    """--url and --json, taken before or after the command: the command's copies have no default of
-    their own (SUPPRESS), so they do not overwrite what was given before the command."""
+    """--url, --token and --json, taken before or after the command: the command's copies have no default
+    of their own (SUPPRESS), so they do not overwrite what was given before the command."""
     parser.add_argument("--url", default=os.environ.get("GREENROW_URL") or DEFAULT_URL if top_level else argparse.SUPPRESS,
                         help=f"the service (default $GREENROW_URL or {DEFAULT_URL})")
+    parser.add_argument("--token", default=None if top_level else argparse.SUPPRESS,
+                        help="bearer token, if the service wants one (default $GREENROW_TOKEN, else the first of "
+                             "$GREENROW_API_TOKEN)")
     parser.add_argument("--json", action="store_true", default=False if top_level else argparse.SUPPRESS,
                         help="print the service's JSON answers, one a line")
 

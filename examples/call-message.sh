@@ -4,5 +4,5 @@
 . "$(dirname "$0")/lib.sh"
 row=${1:-$(first_row)}
 message=${2:-'{"type": "get"}'}
-curl -sS --fail-with-body -X POST "$URL/rows/$row/messages?wait=true&timeout_ms=2000" \
+curl -sS --fail-with-body "${AUTH[@]}" -X POST "$URL/rows/$row/messages?wait=true&timeout_ms=2000" \
      -H 'Content-Type: application/json' -d "$message"

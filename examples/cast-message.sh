@@ -4,4 +4,4 @@
 . "$(dirname "$0")/lib.sh"
 row=${1:-$(first_row)}
 message=${2:-'{"type": "incr", "by": 5}'}
-curl -sS --fail-with-body -X POST "$URL/rows/$row/messages" -H 'Content-Type: application/json' -d "$message"
+curl -sS --fail-with-body "${AUTH[@]}" -X POST "$URL/rows/$row/messages" -H 'Content-Type: application/json' -d "$message"

@@ -3,4 +3,4 @@
 # first row). While its run runs, each second shows it a tick lower.
 . "$(dirname "$0")/lib.sh"
 row=${1:-$(first_row)}
-curl -sS --fail-with-body "$URL/rows/$row"
+curl -sS --fail-with-body "${AUTH[@]}" "$URL/rows/$row"

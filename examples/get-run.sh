@@ -2,4 +2,4 @@
 # GET /runs/{run_id}: one run with its counts (default: the newest run). Run it again to see them move.
 . "$(dirname "$0")/lib.sh"
 run=${1:-$(newest_run)}
-curl -sS --fail-with-body "$URL/runs/$run"
+curl -sS --fail-with-body "${AUTH[@]}" "$URL/runs/$run"

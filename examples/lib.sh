@@ -4,11 +4,17 @@
 # script fails (exit 22).
 set -euo pipefail
 URL=${GREENROW_URL:-http://127.0.0.1:8000}
+# With GREENROW_API_TOKEN set, the service wants a bearer token: GREENROW_TOKEN, else the first of
+# GREENROW_API_TOKEN (the same export as make run's). "${AUTH[@]}" is empty when there is none.
+TOKEN=${GREENROW_TOKEN:-${GREENROW_API_TOKEN:-}}
+TOKEN=${TOKEN%%,*}
+AUTH=()
+if [ -n "$TOKEN" ]; then AUTH=(-H "Authorization: Bearer $TOKEN"); fi
 
 # The newest run's id.
 newest_run() {
     local answer id
-    answer=$(curl -sS --fail-with-body "$URL/runs?limit=1") || { echo "$answer" >&2; return 1; }
+    answer=$(curl -sS --fail-with-body "${AUTH[@]}" "$URL/runs?limit=1") || { echo "$answer" >&2; return 1; }
     id=$(python3 -c 'import json, sys; runs = json.loads(sys.argv[1])["runs"]; print(runs[0]["id"] if runs else "")' "$answer")
     [ -n "$id" ] || { echo "no run yet: examples/create-run.sh starts one" >&2; return 1; }
     echo "$id"
@@ -18,6 +24,6 @@ newest_run() {
 first_row() {
     local run answer
     run=$(newest_run) || return 1
-    answer=$(curl -sS --fail-with-body "$URL/runs/$run") || { echo "$answer" >&2; return 1; }
+    answer=$(curl -sS --fail-with-body "${AUTH[@]}" "$URL/runs/$run") || { echo "$answer" >&2; return 1; }
     python3 -c 'import json, sys; print(json.loads(sys.argv[1])["first_row_id"])' "$answer"
 }

@@ -2,12 +2,13 @@
 
 Runs are small and fast (tens to hundreds of rows, 50-100 ms ticks); every wait has a deadline.
 """
+import json
 import re
 import socket
 
 import pytest
 
-from tests.support.command_line import greenrow, greenrow_on_a_terminal
+from tests.support.command_line import greenrow, greenrow_on_a_terminal, run_example
 from tests.support.wait import wait_until
 
 
@@ -159,3 +160,25 @@ def test_a_usage_error_exits_2(url, stopped_run):
     assert malformed.returncode == 2 and "'by' is not NAME=VALUE (for example by=5)" in malformed.stderr
     assert (no_such_field.returncode, no_such_field.stdout) == (2, "")
     assert only_line(no_such_field.stderr).startswith("greenrow: no field 'nope' in the answer; its fields: id, run_id")
+
+
+TOKEN, OTHER_TOKEN = "cli-test-token-0123456789abcdef", "cli-test-token-fedcba9876543210"
+
+
+def test_with_an_api_token_the_command_line_and_the_examples_send_theirs(make_service):
+    url = make_service(env={"GREENROW_API_TOKEN": f"{TOKEN},{OTHER_TOKEN}"}).url("")
+
+    refused = greenrow(url, "nodes")
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert only_line(refused.stderr) == ("greenrow: this endpoint needs a token: Authorization: Bearer <token> "
+                                         "(unauthorized, HTTP 401); --token or GREENROW_TOKEN gives one")
+    for args, env in [(("--token", OTHER_TOKEN), {}), ((), {"GREENROW_TOKEN": TOKEN}),
+                      ((), {"GREENROW_API_TOKEN": f"{TOKEN},{OTHER_TOKEN}"})]:  # make run's own export
+        answered = greenrow(url, *args, "nodes", "--json", env=env)
+        assert answered.returncode == 0 and len(answered.json_lines()[0]["nodes"]) == 1, (args, env, answered)
+
+    without = run_example(url, "nodes.sh")
+    assert without.returncode == 22 and json.loads(without.stdout)["error"]["code"] == "unauthorized"
+    for env in ({"GREENROW_TOKEN": OTHER_TOKEN}, {"GREENROW_API_TOKEN": f"{TOKEN},{OTHER_TOKEN}"}):
+        assert json.loads(run_example(url, "nodes.sh", env=env).stdout)["nodes"], env
+    assert run_example(url, "healthz.sh").returncode == 0  # the probes are open

@@ -7,10 +7,10 @@ the answers the API documents.
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
 from service.openapi import DOCUMENT
+from tests.support.command_line import run_example
 from tests.support.wait import wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -23,9 +23,8 @@ def endpoints_of(script):
     return {f"{method} {path}" for method, path in ENDPOINT.findall((EXAMPLES / script).read_text())}
 
 
-def run_example(url, script, *args, ok=True):
-    result = subprocess.run([str(EXAMPLES / script), *args], env=dict(os.environ, GREENROW_URL=url),
-                            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+def example(url, script, *args, ok=True):
+    result = run_example(url, script, *args)
     if not ok:
         return result
     assert result.returncode == 0, (script, result.returncode, result.stdout, result.stderr)
@@ -33,7 +32,7 @@ def run_example(url, script, *args, ok=True):
 
 
 def answer(url, script, *args):
-    return json.loads(run_example(url, script, *args))
+    return json.loads(example(url, script, *args))
 
 
 def test_every_operation_of_the_api_has_an_example_and_the_test_runs_every_example():
@@ -52,12 +51,12 @@ def test_the_examples_run_as_they_are_against_the_service(api):
 
     assert answer(url, "healthz.sh") == {"status": "ok", "node": node_id}
     assert answer(url, "readyz.sh") == {"status": "ready", "node": node_id}
-    operations = run_example(url, "openapi.sh").splitlines()
+    operations = example(url, "openapi.sh").splitlines()
     assert "POST  /rows/{row_id}/messages" in "\n".join(operations) and len(operations) == sum(
         len(methods) for methods in DOCUMENT["paths"].values())
     assert [node["id"] for node in answer(url, "nodes.sh")["nodes"]] == [node_id]
-    assert run_example(url, "metrics.sh").strip()
-    no_run_yet = run_example(url, "get-row.sh", ok=False)
+    assert example(url, "metrics.sh").strip()
+    no_run_yet = example(url, "get-row.sh", ok=False)
     assert (no_run_yet.returncode, no_run_yet.stdout) == (1, "")
     assert no_run_yet.stderr == "no run yet: examples/create-run.sh starts one\n"
 
@@ -73,9 +72,9 @@ def test_the_examples_run_as_they_are_against_the_service(api):
     assert set(answer(url, "cast-message.sh")) == {"message_id"}
     called = answer(url, "call-message.sh")
     assert (called["reply"]["id"], called["reply"]["type"]) == (row_id, "get")
-    replies = [json.loads(line)["reply"] for line in run_example(url, "every-message-type.sh").splitlines()]
-    assert [reply["type"] for reply in replies] == ["pong", "get", "incr", "set", "pause", "resume", "crash", "stop"]
-    assert replies[3]["value"] == 10 and replies[4]["status"] == "paused" and replies[7]["status"] == "idle"
+    replies = [json.loads(line)["reply"] for line in example(url, "every-message-type.sh").splitlines()]
+    assert [reply["type"] for reply in replies] == ["pong", "get", "incr", "set", "pause", "resume", "stop"]
+    assert replies[3]["value"] == 10 and replies[4]["status"] == "paused" and replies[6]["status"] == "idle"
 
     stopped = answer(url, "stop-run.sh")
     assert (stopped["id"], stopped["status"]) == (run["id"], "stopped")

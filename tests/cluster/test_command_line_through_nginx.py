@@ -2,13 +2,8 @@
 a run followed to its end, every node listed, a call answered by the row's owner whichever node took it,
 and an error still one line."""
 import json
-import os
-import subprocess
-from pathlib import Path
 
-from tests.support.command_line import greenrow
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from tests.support.command_line import greenrow, run_example
 
 
 def one_row_per_node(db, run_id):
@@ -42,7 +37,6 @@ def test_the_command_line_and_the_examples_work_through_nginx(make_cluster, db):
     assert (missing.returncode, missing.stderr) == (
         1, "greenrow: row 999999999 does not exist (row_not_found, HTTP 404)\n")
 
-    example = subprocess.run([str(EXAMPLES / "call-message.sh"), str(last["first_row_id"])], capture_output=True,
-                             text=True, timeout=30, env=dict(os.environ, GREENROW_URL=url))
+    example = run_example(url, "call-message.sh", last["first_row_id"])
     assert example.returncode == 0, example
     assert json.loads(example.stdout)["reply"]["value"] == 2

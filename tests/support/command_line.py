@@ -29,16 +29,21 @@ class Finished:
         return [json.loads(line) for line in self.lines]
 
 
-def _env(url):
-    env = {name: value for name, value in os.environ.items() if name not in ("NO_COLOR", "GREENROW_URL")}
+# What a developer's shell may hold that would change what the command line does.
+NOT_PASSED = ("NO_COLOR", "GREENROW_URL", "GREENROW_TOKEN", "GREENROW_API_TOKEN")
+
+
+def _env(url, extra=None):
+    env = {name: value for name, value in os.environ.items() if name not in NOT_PASSED}
     if url is not None:
         env["GREENROW_URL"] = url
+    env.update(extra or {})
     return env
 
 
-def greenrow(url, *args, timeout=60):
-    """./greenrow ARGS with GREENROW_URL=url, its output in pipes (not a terminal)."""
-    result = subprocess.run([str(GREENROW), *map(str, args)], env=_env(url), capture_output=True, text=True,
+def greenrow(url, *args, timeout=60, env=None):
+    """./greenrow ARGS with GREENROW_URL=url (and env), its output in pipes (not a terminal)."""
+    result = subprocess.run([str(GREENROW), *map(str, args)], env=_env(url, env), capture_output=True, text=True,
                             timeout=timeout, stdin=subprocess.DEVNULL)
     return Finished(result.returncode, result.stdout, result.stderr)
 
@@ -47,7 +52,7 @@ def greenrow_on_a_terminal(url, *args, timeout=60, columns=120):
     """./greenrow ARGS on a pseudo-terminal `columns` wide: (exit status, everything it drew)."""
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
-    process = subprocess.Popen([str(GREENROW), *map(str, args)], env=dict(_env(url), TERM="xterm-256color"),
+    process = subprocess.Popen([str(GREENROW), *map(str, args)], env=_env(url, {"TERM": "xterm-256color"}),
                                stdin=terminal, stdout=terminal, stderr=terminal, start_new_session=True)
     os.close(terminal)
     drawn = bytearray()
@@ -70,3 +75,9 @@ def greenrow_on_a_terminal(url, *args, timeout=60, columns=120):
         return process.wait(10), drawn.decode(errors="replace")
     finally:
         os.close(controller)
+
+
+def run_example(url, script, *args, env=None):
+    """examples/SCRIPT ARGS with GREENROW_URL=url (and env): the finished process."""
+    return subprocess.run([str(REPO / "examples" / script), *map(str, args)], env=_env(url, env),
+                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)

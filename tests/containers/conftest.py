@@ -37,6 +37,8 @@ def stack(engine, host_before):
     built = {name: seconds for name, seconds in spent.items() if seconds}
     record(f"stand-ins: {', '.join(f'{n} built in {s:.0f} s' for n, s in built.items()) or 'all cached'}")
     stack = Stack(engine, port=free_port(), database_port=free_port())
+    if stack.leftovers():  # an earlier run that was cut short
+        stack.down()
     began = time.monotonic()
     stack.build()
     record(f"app image built (podman-compose build) in {time.monotonic() - began:.1f} s")

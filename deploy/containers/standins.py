@@ -90,12 +90,6 @@ def ensure(engine, log=print):
     return spent
 
 
-def remove(engine):
-    """Remove the stand-ins and their Debian base (the project's images built on them go first)."""
-    for name in [*wanted(), DEBIAN]:
-        engine.podman("rmi", "--force", name, check=False)
-
-
 # --- the Debian base ---------------------------------------------------------------------------------
 
 def _ensure_debian(engine, log):

@@ -17,7 +17,7 @@ cluster: $(VENV)/.runtime
 # Two test processes (pytest-xdist), each test module kept in one: the suite waits on real processes
 # far more than it computes, and runs in about half the time.
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest -n 2 --dist loadfile tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests --ignore=tests/containers
 
 venv: $(VENV)/.dev
 
@@ -29,7 +29,7 @@ $(VENV)/.python:
 	$(BIN)/pip install --upgrade pip
 	touch $@
 
-$(VENV)/.runtime: $(VENV)/.python requirements.txt
+$(VENV)/.runtime: $(VENV)/.python requirements.txt requirements-service.txt
 	$(BIN)/pip install -r requirements.txt
 	touch $@
 
@@ -68,3 +68,18 @@ profile: $(VENV)/.dev
 .PHONY: chaos
 chaos: $(VENV)/.dev
 	$(BIN)/python -m chaos
+
+# `make containers-test` (not part of `make test`; .ci/run runs it after): the Dockerfile and docker-compose.yml
+# built and run on rootful podman, with stand-in base images built from Debian packages (README, Containers).
+# `make containers-clean` removes podman's storage (the cached stand-ins included).
+.PHONY: containers-test containers-clean
+containers-test: $(VENV)/.containers
+	$(BIN)/python -m deploy.containers check
+	$(BIN)/python -m pytest -p no:cacheprovider tests/containers
+
+containers-clean:
+	$(PYTHON) -m deploy.containers clean
+
+$(VENV)/.containers: $(VENV)/.dev deploy/containers/requirements.txt
+	$(BIN)/pip install --quiet -r deploy/containers/requirements.txt
+	touch $@

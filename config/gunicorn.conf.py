@@ -7,6 +7,7 @@ worker_exit, where it hands its rows back gracefully.
 import os
 import sys
 
+from config import metrics_dir
 from config.settings import Settings, SettingsError
 
 # The workers allocate with malloc, not pymalloc: after a run, pymalloc keeps every 1 MB arena in which
@@ -39,6 +40,7 @@ loglevel = _settings.log_level
 
 
 def on_starting(server):
+    metrics_dir.prepare()  # before any worker forks (and imports prometheus_client)
     if not os.environ.get("DATABASE_URL"):
         from config import embedded_postgres
 
@@ -78,3 +80,11 @@ def worker_exit(server, worker):
     node = getattr(worker, "wsgi", None) and worker.wsgi.extensions.get("greenrow.node")
     if node is not None:
         node.stop()
+
+
+def child_exit(server, worker):
+    metrics_dir.worker_exited(worker.pid)
+
+
+def on_exit(server):
+    metrics_dir.remove()

@@ -41,6 +41,7 @@ class Settings:
     tick_batch_ms: int = 5
     tick_batch_max: int = 5000
     log_level: str = "info"
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env=None):
@@ -48,6 +49,9 @@ class Settings:
         log_level = (env.get("LOG_LEVEL") or "info").lower()
         if log_level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"LOG_LEVEL must be one of debug, info, warning, error, got {log_level!r}")
+        log_format = (env.get("LOG_FORMAT") or "text").lower()
+        if log_format not in ("text", "json"):
+            raise SettingsError(f"LOG_FORMAT must be text or json, got {log_format!r}")
         return cls(
             database_url=env.get("DATABASE_URL", ""),
             host=env.get("HOST", "127.0.0.1") or "127.0.0.1",
@@ -64,6 +68,7 @@ class Settings:
             tick_batch_ms=_int(env, "GREENROW_TICK_BATCH_MS", 5, 0, 1000),
             tick_batch_max=_int(env, "GREENROW_TICK_BATCH_MAX", 5000, 1, 100000),
             log_level=log_level,
+            log_format=log_format,
         )
 
     def require_database(self):

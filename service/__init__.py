@@ -1,9 +1,10 @@
 """The HTTP layer: create_app(node) wires blueprints, error handlers and limits to one node."""
 from flask import Flask
 
-from service import health, meta, nodes, rows, runs
+from service import health, meta, nodes, rows, runs, telemetry
 from service.context import NODE_KEY, current_node
 from service.errors import register_error_handlers
+from service.request_timing import register_request_timing
 from service.validation import MAX_BODY_BYTES, IdConverter
 
 __all__ = ["create_app", "current_node"]
@@ -16,6 +17,7 @@ def create_app(node):
     app.extensions[NODE_KEY] = node
     app.url_map.converters["id"] = IdConverter  # before any rule that uses it
     register_error_handlers(app)
-    for blueprint in (runs.bp, rows.bp, health.bp, meta.bp, nodes.bp):
+    register_request_timing(app)
+    for blueprint in (runs.bp, rows.bp, health.bp, meta.bp, nodes.bp, telemetry.bp):
         app.register_blueprint(blueprint)
     return app

@@ -27,13 +27,15 @@ _OWN_CODE = tuple(f"{REPO}/{folder}/" for folder in ("greenlets", "service", "co
 
 
 def install(telemetry):
-    """Watch this process's hub (in a worker, after gevent's patching); returns the monitor thread."""
+    """Watch this process's hub (in a worker, after gevent's patching)."""
     hub = gevent.get_hub()
     hub.handle_error = _ErrorHandler(hub)
     gevent.config.monitor_thread = True
     gevent.config.print_blocking_reports = False
     subscribers.append(_BlockingListener(hub, telemetry))
-    return hub.start_periodic_monitoring_thread()
+    # Started from the hub itself, as gevent does: a monitor thread that finds its hub not running yet
+    # (a greenlet not started is false) stops for good.
+    hub.loop.run_callback(hub.start_periodic_monitoring_thread)
 
 
 class _ErrorHandler:

@@ -51,7 +51,7 @@ PROMETHEUS_FAMILIES = {  # name (without _total) -> type; the README's table
 def test_metrics_is_the_prometheus_text_format_and_passes_promtools_lint(api, node_id):
     run = start_run(api, rows=20, start_value=2, tick_ms=20)
     wait_for_run(api, run["id"], timeout=15)
-    api.json(f"/runs/{run['id']}")
+    assert api.post(f"/rows/{run['first_row_id']}/messages", json={"type": "ping"}).status_code == 202
 
     response = api.get("/metrics")
 
@@ -70,6 +70,7 @@ def test_metrics_is_the_prometheus_text_format_and_passes_promtools_lint(api, no
     assert sample("greenrow_tick_lateness_seconds_count")[0] >= 40
     assert sample("greenrow_http_request_duration_seconds_count", route="/runs/<id:run_id>", method="GET",
                   status="200")[0] >= 1
+    assert sample("greenrow_messages_total", type="ping", outcome="accepted")[0] >= 1
 
 
 def test_stats_gives_every_nodes_figures_and_the_clusters_totals(api, node_id):

@@ -1,5 +1,5 @@
-"""Telemetry of real services: /metrics and /stats with several workers, the log lines of a crash and of
-a blocked hub, JSON logs."""
+"""Telemetry of real services: /metrics and /stats with several workers, the log lines of a crash, JSON
+logs. (A blocked hub: tests/unit/test_hub_watch.py, where a greenlet can be made to block it.)"""
 import json
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -68,18 +68,3 @@ def test_a_crashed_row_server_is_one_warning_line_with_its_ids_and_logs_are_json
     log = service.log()
     assert "functools.partial" not in log and "failed with CrashRequested" not in log  # no print by gevent's hub
 
-
-def test_a_blocked_hub_is_counted_and_named_in_one_line(make_service):
-    # A 2 ms bound: launching a few thousand row servers in slices of 500 holds the hub longer than that.
-    service = make_service(env={"GEVENT_MAX_BLOCKING_TIME": "0.002"})
-    run = start_run(service, rows=5000, start_value=1, tick_ms=200, max_concurrency=5000)
-    wait_for_run(service, run["id"], timeout=30)
-
-    def blocked_lines():
-        return [line for line in service.log().splitlines() if "greenrow.hub.blocked" in line]
-    lines = wait_until(blocked_lines, 10, message="no greenrow.hub.blocked line")
-    assert all(" WARNING " in line and "greenlet=" in line and "where=" in line for line in lines)
-    assert any("where=greenlets/" in line for line in lines), lines[:5]
-    wait_until(lambda: samples(service, "greenrow_hub_blocked_total")[()] >= len(lines), 5,
-               message="the blocking events were not counted")
-    assert "Blocked Stack" not in service.log()  # gevent's own report is not printed

@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.api import error_code, padded, post_raw, row, send
 from tests.support.database import row_locked
+from tests.support.stats import node_stats
 from tests.support.wait import wait_until
 
 MAX_BODY = 64 * 1024

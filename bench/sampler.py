@@ -2,7 +2,7 @@
 
 A probe is a callable returning a dict of numbers (or None to skip this sample); each sample is
 ``{"t": seconds since start, **every probe's dict}``. Also the probes used by the phases: a process
-tree's RSS and CPU, the machine's busy CPU, greenrow's /metrics.
+tree's RSS and CPU, the machine's busy CPU, greenrow's /stats.
 """
 import json
 import os
@@ -127,11 +127,12 @@ def http_json(url, timeout=5.0, body=None):
 
 
 class NodeMetrics:
-    """greenrow's GET /metrics from every node, merged: counters summed, histograms bounded.
+    """greenrow's GET /stats from every node, merged: counters summed, histograms bounded.
 
-    /metrics is one node's telemetry and a request lands on whichever worker accepts it, so each
-    ``collect`` asks (a few times, a new connection each) until every worker's node answered, keeping
-    each node's latest answer. Counters and gauges are summed over nodes; for the histograms the count
+    /stats has every node's figures, but the answering node's own are the only ones read as it
+    answers (the others' are up to a second old), and a request lands on whichever worker accepts it,
+    so each ``collect`` asks (a few times, a new connection each) until every worker's node answered,
+    keeping each node's own latest figures. Counters and gauges are summed over nodes; for the histograms the count
     is summed, the mean weighted, and p50 / p99 / max are the highest node's: an upper bound of the
     merged percentile (exact with one node). Per-node snapshots stay in ``latest``.
     """
@@ -145,7 +146,8 @@ class NodeMetrics:
         started = time.monotonic()
         seen = set()
         for _ in range(4 * self.node_count):
-            _, m = http_json(self.base_url + "/metrics", timeout=5.0)
+            _, stats = http_json(self.base_url + "/stats", timeout=5.0)
+            m = next(node for node in stats["nodes"] if node["node"] == stats["node"])  # its own, read now
             self.latest[m["node"]] = m
             seen.add(m["node"])
             if len(seen) >= self.node_count:

@@ -8,6 +8,7 @@ import os
 import sys
 
 from config import metrics_dir
+from config.log_setup import gunicorn_json_logconfig
 from config.settings import Settings, SettingsError
 
 # The workers allocate with malloc, not pymalloc: after a run, pymalloc keeps every 1 MB arena in which
@@ -37,6 +38,8 @@ max_requests = 0
 control_socket_disable = True  # several instances per machine; gunicornc is not used
 accesslog = os.environ.get("GREENROW_ACCESS_LOG") or None
 loglevel = _settings.log_level
+if _settings.log_format == "json":
+    logconfig_dict = gunicorn_json_logconfig(accesslog, _settings.log_level)
 
 
 def on_starting(server):

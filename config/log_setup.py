@@ -23,7 +23,7 @@ def configure_logging(level, log_format="text", node=None):
         handler.setFormatter(JsonFormatter(node))
     else:
         handler.setFormatter(logging.Formatter(f"%(asctime)s [{os.getpid()}] %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler], force=True)
 
 
 class JsonFormatter(logging.Formatter):
@@ -54,3 +54,21 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["traceback"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
+
+
+def gunicorn_json_logconfig(access_log, level="info"):
+    """gunicorn's own loggers (the master's and workers' `Booting worker`, the access log when
+    GREENROW_ACCESS_LOG is set) as JSON lines too, for LOG_FORMAT=json (gunicorn's logconfig_dict)."""
+    json_stream = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "root": {"level": "INFO", "handlers": []},  # each worker sets its own (configure_logging)
+        "loggers": {
+            "gunicorn.error": {"level": level.upper(), "handlers": ["json_stderr"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["json_stdout"] if access_log else [],
+                                "propagate": False},
+        },
+        "handlers": {"json_stderr": json_stream, "json_stdout": {**json_stream, "stream": "ext://sys.stdout"}},
+        "formatters": {"json": {"()": "config.log_setup.JsonFormatter"}},
+    }

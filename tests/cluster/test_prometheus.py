@@ -1,4 +1,5 @@
-"""A real Prometheus server (Debian's package) scraping a real cluster: what an operator would query."""
+"""A real Prometheus server (Debian's package) scraping a real cluster: what an operator would query; and
+/stats through the cluster's nginx, what a curl user reads."""
 import math
 
 import pytest
@@ -54,3 +55,9 @@ def test_prometheus_scraping_every_instance_of_a_cluster_sees_the_row_servers_an
     wait_until(lambda: server.value('sum(greenrow_ticks_committed_total{job="greenrow"})') == ROWS * START_VALUE,
                15, interval=0.5, message="Prometheus's tick total never matched the run's")
     assert server.value('sum(greenrow_row_servers{job="greenrow"})') == 0
+
+    # The same through nginx, for a curl user: /stats from whichever node, every node's figures.
+    stats = wait_until(lambda: (lambda s: s if s["cluster"]["counters"]["ticks_committed"] == ROWS * START_VALUE
+                                else None)(cluster.json("/stats")), 10, interval=0.2,
+                       message="/stats through nginx never counted the run's ticks")
+    assert stats["cluster"]["nodes"] == 4 and stats["cluster"]["tick_lateness"]["count"] == ROWS * START_VALUE

@@ -54,7 +54,7 @@ def test_a_crashed_row_server_is_one_warning_line_with_its_ids_and_logs_are_json
                    message="the crashed row server was never restarted")
 
     def restart_lines():
-        lines = [json.loads(line) for line in service.log().splitlines() if line.startswith("{")]
+        lines = [json.loads(line) for line in service.log().splitlines()]  # every line (gunicorn's too) is JSON
         restarts = [line for line in lines if line.get("event") == "greenrow.row.restart"]
         return (lines, restarts) if len(restarts) == 2 else None
     lines, restarts = wait_until(restart_lines, 10, message="two greenrow.row.restart lines were never logged")

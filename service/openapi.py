@@ -300,7 +300,7 @@ _TELEMETRY_SCHEMAS = {
     "NodeStats": _object({
         "node": {"type": "string", "description": "the node's id"},
         "host": {"type": "string"}, "pid": {"type": "integer"}, "started_at": _TIMESTAMP,
-        "heartbeat_age_s": {"type": "number"},
+        "heartbeat_age_s": {"type": ["number", "null"], "description": "null: the answering node's heartbeat is late"},
         "stats_age_s": {"type": ["number", "null"], "description": "age of these figures: 0 for the answering node, "
                         "up to about a second for the others (written to their row once a second)"},
         "running": {"type": "boolean"}, "uptime_s": {"type": "number"},

@@ -68,7 +68,8 @@ class Pool:
         return f"<Pool size={self.size} opened={self._opened} free={len(self._free)} waiting={len(self._waiters)}>"
 
     def stats(self):
-        return {"size": self.size, "open": self._opened, "idle": len(self._free), "waiting": len(self._waiters)}
+        return {"size": self.size, "open": self._opened, "in_use": self._opened - len(self._free),
+                "idle": len(self._free), "waiting": len(self._waiters)}
 
     def connect(self, **extra):
         """A new connection outside the pool (e.g. for LISTEN or migrations); the caller closes it."""

@@ -142,9 +142,8 @@ class PrometheusExporter:
         _MONITORS.set(len(node.monitors))
         if node.pool is not None:
             stats = node.pool.stats()
-            for state, value in (("in_use", stats["open"] - stats["idle"]), ("idle", stats["idle"]),
-                                 ("size", stats["size"]), ("waiting", stats["waiting"])):
-                _POOL.labels(state).set(value)
+            for state in ("in_use", "idle", "size", "waiting"):
+                _POOL.labels(state).set(stats[state])
         _RSS.set(rss_bytes())
 
 

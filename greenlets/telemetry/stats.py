@@ -6,7 +6,9 @@ fresh, and adds them up: counters and gauges summed, histograms merged from thei
 cluster's percentiles are exact to a bucket rather than the worst node's.
 """
 import os
+import socket
 import time
+from datetime import datetime, timezone
 
 from greenlets.memory import rss_bytes
 from greenlets.telemetry.histogram import merged_summary
@@ -44,7 +46,7 @@ def _figures_and_raw(node):
         "pending_calls": len(node.calls),
         "shards_held": len(node.leases.held) if node.running else 0,
         "inbox_messages": telemetry.inbox_messages,
-        "pool": _pool(node.pool),
+        "pool": node.pool.stats() if node.pool is not None else None,
         "rss_bytes": rss_bytes(),
         "cpu_s": round(usage.user + usage.system, 3),
         "counters": dict(telemetry.counters),
@@ -60,6 +62,12 @@ def cluster(answering_node, rows):
     stats_age_s, stats); the answering node's own figures replace what its row says."""
     own = stored(answering_node)
     nodes, raws = [], []
+    if not any(row["id"] == answering_node.id for row in rows):  # its heartbeat is late: it still answers for itself
+        raws.append(own["raw"])
+        started = answering_node.started_at or time.time()
+        nodes.append(dict(own["figures"], host=socket.gethostname(), pid=os.getpid(),
+                          started_at=datetime.fromtimestamp(started, timezone.utc).isoformat(), heartbeat_age_s=None,
+                          stats_age_s=0.0))
     for row in rows:
         if row["id"] == answering_node.id:
             entry, age = own, 0.0
@@ -89,13 +97,6 @@ def _totals(nodes, raws):
         totals[name] = merged_summary([raw[name] for raw in raws if name in raw])
     totals["http_requests"] = _http_summaries([entry for raw in raws for entry in raw.get("http", [])])
     return totals
-
-
-def _pool(pool):
-    if pool is None:
-        return None
-    stats = pool.stats()
-    return {**stats, "in_use": stats["open"] - stats["idle"]}
 
 
 def _messages(counts):

@@ -158,21 +158,24 @@ class NodeMetrics:
         return merged
 
     def probe(self):
-        """The figures the charts and the report use, for the Sampler. Give it a Sampler of its own: a
-        worker whose hub is busy answers late, and that must not delay the process samples."""
-        m = self.collect()
-        late = m["tick_lateness"]
+        """The figures the charts and the report use, for the Sampler: one GET /stats, the cluster's
+        totals (the answering node's figures read now, the others' up to a second old; ``collect``
+        gives the exact ones at the start and the end). Give it a Sampler of its own: a worker whose hub
+        is busy answers late, and that must not delay the process samples."""
+        started = time.monotonic()
+        _, stats = http_json(self.base_url + "/stats", timeout=5.0)
+        cluster, late = stats["cluster"], stats["cluster"]["tick_lateness"]
         return {
-            "metrics_ms": m["metrics_ms"],
-            "nodes_answered": m["nodes_answered"],
-            "ticks_committed": m["counters"]["ticks_committed"],
-            "row_servers": m["row_servers"],
+            "metrics_ms": round((time.monotonic() - started) * 1000, 1),
+            "nodes_answered": cluster["nodes"],
+            "ticks_committed": cluster["counters"]["ticks_committed"],
+            "row_servers": cluster["row_servers"],
             "lateness_count": late["count"],
-            "lateness_sum_ms": late["sum_ms"],
+            "lateness_sum_ms": (late["mean_ms"] or 0) * late["count"],
             "lateness_p50_ms": late["p50_ms"],
             "lateness_p99_ms": late["p99_ms"],
-            "metrics_rss": m["rss_bytes"],
-            "pool_waiting": m["pool_waiting"],
+            "metrics_rss": cluster["rss_bytes"],
+            "pool_waiting": cluster["pool"]["waiting"],
         }
 
 

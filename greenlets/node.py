@@ -455,10 +455,6 @@ class Node:
                 "request": self.telemetry.http_in_flight,
                 "restart": self.supervisor.restarts_waiting() if self.supervisor is not None else 0}
 
-    def node_stats(self):
-        """This node's figures (the JSON of GET /stats for one node), read now; no database needed."""
-        return stats.node_figures(self)
-
     def cluster_stats(self):
         """GET /stats: every live node's figures (from their rows, this node's own fresh) and the totals."""
         rows = self._fetch("node_stats", {"ttl_ms": self.settings.lease_ttl_ms})

@@ -17,12 +17,6 @@ from greenlets.telemetry.histogram import merged_summary
 _SUMMED = ("row_servers", "pending_calls", "shards_held", "inbox_messages", "rss_bytes", "cpu_s")
 
 
-def node_figures(node):
-    """This node's figures now: what /stats shows for it."""
-    figures, _ = _figures_and_raw(node)
-    return figures
-
-
 def stored(node):
     """What the node writes to its row: its figures and its histograms' raw counts."""
     figures, raw = _figures_and_raw(node)

@@ -53,11 +53,12 @@ def test_a_greenlet_holding_the_hub_is_named_and_counted_and_crashes_are_logged_
     lines = output.splitlines()
 
     blocked = [line for line in lines if "greenrow.hub.blocked" in line]
-    assert blocked, output
-    for line in blocked:
-        assert line.startswith("WARNING ") and 'greenlet=<Greenlet "busy-recorder"' in line, line
+    assert all(line.startswith("WARNING ") for line in blocked), blocked
+    # (on a loaded machine the OS may also stall the main greenlet past 20 ms: only the busy one must be there)
+    busy = [line for line in blocked if 'greenlet=<Greenlet "busy-recorder"' in line]
+    assert busy, output
     # where: the innermost frame of greenrow's code in the blocked stack, sampled as it blocks
-    assert any("where=greenlets/telemetry/histogram.py:" in line for line in blocked), blocked
+    assert any("where=greenlets/telemetry/histogram.py:" in line for line in busy), busy
     counters = json.loads(next(line for line in lines if line.startswith("COUNTERS "))[len("COUNTERS "):])
     assert counters["hub_blocked"] == len(blocked)
 

@@ -16,7 +16,9 @@ cluster: $(VENV)/.runtime
 
 # Two test processes (pytest-xdist), each test module kept in one: the suite waits on real processes
 # far more than it computes, and runs in about half the time.
+# promtool and prometheus (Debian's prometheus package) lint /metrics and scrape a cluster in the tests.
 test: $(VENV)/.dev
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { echo "make test needs Debian's prometheus package (promtool, prometheus): apt-get install prometheus"; exit 2; }
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests --ignore=tests/containers
 
 venv: $(VENV)/.dev

@@ -17,8 +17,11 @@ gc.set_threshold(50_000, 20, 20)
 from config.log_setup import configure_logging  # noqa: E402  (after the patch, on purpose)
 from config.settings import Settings  # noqa: E402
 from greenlets.node import Node  # noqa: E402
+from greenlets.telemetry import hub_watch  # noqa: E402
 from service import create_app  # noqa: E402
 
 settings = Settings.from_env()
-configure_logging(settings.log_level)
-app = create_app(Node(settings))
+node = Node(settings)
+configure_logging(settings.log_level, settings.log_format, node)
+hub_watch.install(node.telemetry)
+app = create_app(node)

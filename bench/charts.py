@@ -86,7 +86,7 @@ def _ticks(series, run):
     for impl, s in series.items():
         if impl == "greenrow":
             _plot(ax, rate(s["metrics"], "ticks_committed", 0.5), color=COLOURS[impl],
-                  label=LABELS[impl] + " (/metrics)")
+                  label=LABELS[impl] + " (/stats)")
         else:
             _plot(ax, rate(s["samples"], "db_tup_updated", 1.0), color=COLOURS[impl],
                   label=LABELS[impl] + " (pg_stat_database, ~1 s)")
@@ -105,7 +105,7 @@ def _lateness(series, run):
                                  / (b["lateness_count"] - a["lateness_count"])))
         _plot(ax, interval, color=COLOURS["greenrow"], label="mean of ticks committed in each sample")
         _plot(ax, [(s["t"], s["lateness_p99_ms"]) for s in samples if s.get("lateness_p99_ms") is not None],
-              color="tab:red", linestyle="--", label="p99 so far (/metrics)")
+              color="tab:red", linestyle="--", label="p99 so far (/stats)")
     _finish(fig, ax, "ms (commit − due)", "greenrow tick lateness over time")
     names, p50, p99 = [], [], []
     for impl, s in series.items():
@@ -155,7 +155,7 @@ def _scale(scale, ceiling):
     _finish(fig, ticks, "ticks/s", "committed ticks/s")
     _plot(servers, [(s["t"], s["row_servers"]) for s in metrics if "row_servers" in s], color="tab:orange",
           label="live row servers")
-    _finish(fig, servers, "row servers", "live row servers (/metrics)")
+    _finish(fig, servers, "row servers", "live row servers (/stats)")
     _plot(rss, [(s["t"], s["impl_rss"] / MIB) for s in samples if "impl_rss" in s], color=COLOURS["greenrow"],
           label="workers' RSS (summed)")
     _finish(fig, rss, "MiB", "workers' RSS")

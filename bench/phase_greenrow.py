@@ -3,7 +3,7 @@
 The seed scenario also gets the bounded HTTP load (bench/load.py in its own process) once its
 first ticks commit; the scale scenario runs without it. The workers (the gunicorn master's children,
 one node each; as many as the service starts by default) and PostgreSQL are sampled all along;
-/metrics of every node gives ticks and lateness (fresh workers per phase, so their histograms hold
+/stats of every node gives ticks and lateness (fresh workers per phase, so their histograms hold
 this run only).
 """
 import json

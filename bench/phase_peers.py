@@ -2,7 +2,7 @@
 reference and the batched-UPDATE ceiling. Each program prints one JSON object; around it we sample
 its process tree (RSS, CPU), PostgreSQL's CPU, the machine's busy CPU and the database's updated
 tuples (pg_stat_database, flushed by backends about once a second: ticks/s over time for programs
-that have no /metrics).
+that have no /stats).
 """
 import json
 import os

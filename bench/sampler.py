@@ -2,7 +2,7 @@
 
 A probe is a callable returning a dict of numbers (or None to skip this sample); each sample is
 ``{"t": seconds since start, **every probe's dict}``. Also the probes used by the phases: a process
-tree's RSS and CPU, the machine's busy CPU, greenrow's /metrics.
+tree's RSS and CPU, the machine's busy CPU, greenrow's /stats.
 """
 import json
 import os
@@ -127,11 +127,12 @@ def http_json(url, timeout=5.0, body=None):
 
 
 class NodeMetrics:
-    """greenrow's GET /metrics from every node, merged: counters summed, histograms bounded.
+    """greenrow's GET /stats from every node, merged: counters summed, histograms bounded.
 
-    /metrics is one node's telemetry and a request lands on whichever worker accepts it, so each
-    ``collect`` asks (a few times, a new connection each) until every worker's node answered, keeping
-    each node's latest answer. Counters and gauges are summed over nodes; for the histograms the count
+    /stats has every node's figures, but the answering node's own are the only ones read as it
+    answers (the others' are up to a second old), and a request lands on whichever worker accepts it,
+    so each ``collect`` asks (a few times, a new connection each) until every worker's node answered,
+    keeping each node's own latest figures. Counters and gauges are summed over nodes; for the histograms the count
     is summed, the mean weighted, and p50 / p99 / max are the highest node's: an upper bound of the
     merged percentile (exact with one node). Per-node snapshots stay in ``latest``.
     """
@@ -145,7 +146,8 @@ class NodeMetrics:
         started = time.monotonic()
         seen = set()
         for _ in range(4 * self.node_count):
-            _, m = http_json(self.base_url + "/metrics", timeout=5.0)
+            _, stats = http_json(self.base_url + "/stats", timeout=5.0)
+            m = next(node for node in stats["nodes"] if node["node"] == stats["node"])  # its own, read now
             self.latest[m["node"]] = m
             seen.add(m["node"])
             if len(seen) >= self.node_count:
@@ -156,21 +158,24 @@ class NodeMetrics:
         return merged
 
     def probe(self):
-        """The figures the charts and the report use, for the Sampler. Give it a Sampler of its own: a
-        worker whose hub is busy answers late, and that must not delay the process samples."""
-        m = self.collect()
-        late = m["tick_lateness"]
+        """The figures the charts and the report use, for the Sampler: one GET /stats, the cluster's
+        totals (the answering node's figures read now, the others' up to a second old; ``collect``
+        gives the exact ones at the start and the end). Give it a Sampler of its own: a worker whose hub
+        is busy answers late, and that must not delay the process samples."""
+        started = time.monotonic()
+        _, stats = http_json(self.base_url + "/stats", timeout=5.0)
+        cluster, late = stats["cluster"], stats["cluster"]["tick_lateness"]
         return {
-            "metrics_ms": m["metrics_ms"],
-            "nodes_answered": m["nodes_answered"],
-            "ticks_committed": m["counters"]["ticks_committed"],
-            "row_servers": m["row_servers"],
+            "metrics_ms": round((time.monotonic() - started) * 1000, 1),
+            "nodes_answered": cluster["nodes"],
+            "ticks_committed": cluster["counters"]["ticks_committed"],
+            "row_servers": cluster["row_servers"],
             "lateness_count": late["count"],
-            "lateness_sum_ms": late["sum_ms"],
+            "lateness_sum_ms": (late["mean_ms"] or 0) * late["count"],
             "lateness_p50_ms": late["p50_ms"],
             "lateness_p99_ms": late["p99_ms"],
-            "metrics_rss": m["rss_bytes"],
-            "pool_waiting": m["pool_waiting"],
+            "metrics_rss": cluster["rss_bytes"],
+            "pool_waiting": cluster["pool"]["waiting"],
         }
 
 

@@ -8,6 +8,8 @@ import mmap
 import os
 import sys
 
+from config import metrics_dir
+from config.log_setup import gunicorn_json_logconfig
 from config.settings import Settings, SettingsError
 
 # The workers allocate with malloc, not pymalloc: after a run, pymalloc keeps every 1 MB arena in which
@@ -37,12 +39,15 @@ max_requests = 0
 control_socket_disable = True  # several instances per machine; gunicornc is not used
 accesslog = os.environ.get("GREENROW_ACCESS_LOG") or None
 loglevel = _settings.log_level
+if _settings.log_format == "json":
+    logconfig_dict = gunicorn_json_logconfig(accesslog, _settings.log_level)
 
 
 def on_starting(server):
     warning = _settings.exposure_warning()
     if warning:
         server.log.warning(warning)
+    metrics_dir.prepare()  # before any worker forks (and imports prometheus_client)
     if not os.environ.get("DATABASE_URL"):
         from config import embedded_postgres
 
@@ -112,3 +117,11 @@ def worker_exit(server, worker):
     node = getattr(worker, "wsgi", None) and worker.wsgi.extensions.get("greenrow.node")
     if node is not None:
         node.stop()
+
+
+def child_exit(server, worker):
+    metrics_dir.worker_exited(worker.pid)
+
+
+def on_exit(server):
+    metrics_dir.remove()

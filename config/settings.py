@@ -69,6 +69,7 @@ class Settings:
     fault_injection: bool = False
     api_tokens: tuple = ()
     metrics_tokens: tuple = ()
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env=None):
@@ -76,6 +77,9 @@ class Settings:
         log_level = (env.get("LOG_LEVEL") or "info").lower()
         if log_level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"LOG_LEVEL must be one of debug, info, warning, error, got {log_level!r}")
+        log_format = (env.get("LOG_FORMAT") or "text").lower()
+        if log_format not in ("text", "json"):
+            raise SettingsError(f"LOG_FORMAT must be text or json, got {log_format!r}")
         return cls(
             database_url=env.get("DATABASE_URL", ""),
             host=env.get("HOST", "127.0.0.1") or "127.0.0.1",
@@ -99,6 +103,7 @@ class Settings:
             fault_injection=_flag(env, "GREENROW_FAULT_INJECTION"),
             api_tokens=_tokens(env, "GREENROW_API_TOKEN"),
             metrics_tokens=_tokens(env, "GREENROW_METRICS_TOKEN"),
+            log_format=log_format,
         )
 
     def exposure_warning(self):

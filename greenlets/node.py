@@ -21,7 +21,7 @@ from greenlets.db.migrate import migrate
 from greenlets.db.pool import UNAVAILABLE, Pool
 from greenlets.db.queries import run_query
 from greenlets.errors import InboxFull, RowNotFound, RuntimeUnavailable
-from greenlets.memory import release_free_memory, rss_bytes
+from greenlets.memory import release_free_memory
 from greenlets.ownership.calls import PendingCalls
 from greenlets.ownership.leases import LeaseKeeper
 from greenlets.ownership.listener import Listener
@@ -34,7 +34,9 @@ from greenlets.rows.server import stop_all
 from greenlets.rows.supervisor import RowSupervisor
 from greenlets.rows.ticks import TickWriter
 from greenlets.services import ServiceSupervisor
-from greenlets.telemetry import Telemetry
+from greenlets.telemetry import Telemetry, stats
+from greenlets.telemetry.prometheus import exposition
+from greenlets.telemetry.publisher import TelemetryPublisher
 from greenlets.views import row_view, run_view
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,9 @@ class Node:
         self.start_error = None
         self.refused = None  # a setting the database contradicts: waiting cannot fix it (the worker exits)
         self._starter = None
+        self.publisher = TelemetryPublisher(self)
+        self.services = None
+        self.supervisor = None
 
     def __str__(self):
         return f"<Node {self.id} running={self.running} servers={len(self.registry)}>"
@@ -110,7 +115,7 @@ class Node:
         self.calls.node_id = self.id
         self.pool = Pool(settings.database_url, settings.pool_size, settings.pool_timeout_ms / 1000.0,
                          settings.statement_timeout_ms, settings.db_network_timeout_ms,
-                         application_name=f"greenrow {self.id}")
+                         application_name=f"greenrow {self.id}", checkout_ms=self.telemetry.pool_checkout)
         conn = self.pool.connect()
         try:
             migrate(conn)
@@ -135,6 +140,7 @@ class Node:
         self.services.start_child("lease-keeper", self.leases.run)
         self.services.start_child("listener", Listener(self, self.router.dispatch).run)
         self.services.start_child("inbox-sweeper", self._sweep_inboxes)
+        self.services.start_child("telemetry-publisher", self.publisher.run)
         self.ensure_monitors()
         log.info("greenrow.node.start node=%s shards=%d/%d", self.id, len(self.leases.held), settings.shards)
 
@@ -418,7 +424,7 @@ class Node:
         except BaseException:
             self.calls.cancel(token)
             raise
-        self.telemetry.bump("messages_accepted")
+        self.telemetry.message(message["type"], "accepted")
         if owner == self.id:
             self.deliver(row_id)
         if not wait:
@@ -426,7 +432,7 @@ class Node:
         try:
             reply = self.calls.wait(token, message_id, timeout_ms, row_id, message["type"])
         except Exception:
-            self.telemetry.bump("calls_timed_out")
+            self.telemetry.message(message["type"], "timed_out")
             raise
         return {"message_id": message_id, "reply": reply}
 
@@ -456,19 +462,19 @@ class Node:
             nodes.append(view)
         return nodes
 
-    def metrics(self):
-        usage = os.times()
-        snapshot = {
-            "node": self.id,
-            "running": self.running,
-            "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else 0,
-            "row_servers": len(self.registry),
-            "monitors": {str(run_id): {"active": len(m.active)} for run_id, m in self.monitors.items()},
-            "pending_calls": len(self.calls),
-            "shards_held": len(self.leases.held) if self.running else 0,
-            "pool": self.pool.stats() if self.pool else None,
-            "rss_bytes": rss_bytes(),
-            "cpu_s": round(usage.user + usage.system, 3),
-        }
-        snapshot.update(self.telemetry.snapshot())
-        return snapshot
+    def greenlet_counts(self):
+        """The node's greenlets by kind (counted from what holds them: no walk over the heap)."""
+        return {"row_server": len(self.registry),
+                "service": len(self.services) if self.services is not None else 0,
+                "request": self.telemetry.http_in_flight,
+                "restart": self.supervisor.restarts_waiting() if self.supervisor is not None else 0}
+
+    def cluster_stats(self):
+        """GET /stats: every live node's figures (from their rows, this node's own fresh) and the totals."""
+        rows = self._fetch("node_stats", {"ttl_ms": self.settings.lease_ttl_ms})
+        return stats.cluster(self, rows)
+
+    def prometheus_exposition(self):
+        """GET /metrics: this node's figures published now, then every worker's of the instance read."""
+        self.publisher.exporter.publish()
+        return exposition()

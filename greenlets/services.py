@@ -26,6 +26,9 @@ class ServiceSupervisor:
     def start_child(self, name, target, *args):
         self._spawn(name, target, args, attempt=0)
 
+    def __len__(self):
+        return len(self._children)
+
     def is_running(self, name):
         child = self._children.get(name)
         return child is not None and not child[2].dead
@@ -33,6 +36,7 @@ class ServiceSupervisor:
     def _spawn(self, name, target, args, attempt, delay=0.0):
         greenlet = gevent.spawn_later(delay, target, *args) if delay else gevent.spawn(target, *args)
         greenlet.name = name
+        greenlet.crash_is_logged = True  # _on_exit logs it: the hub need not print it (hub_watch)
         self._children[name] = (target, args, greenlet, attempt, time.monotonic() + delay)
         greenlet.rawlink(self._on_exit)
 

@@ -1,9 +1,10 @@
 """The HTTP layer: create_app(node) wires blueprints, error handlers and limits to one node."""
 from flask import Flask
 
-from service import auth, health, meta, nodes, rows, runs
+from service import auth, health, meta, nodes, rows, runs, telemetry
 from service.context import NODE_KEY, current_node
 from service.errors import register_error_handlers
+from service.request_timing import register_request_timing
 from service.validation import MAX_BODY_BYTES, IdConverter, refuse_unknown_query_parameters
 
 __all__ = ["create_app", "current_node"]
@@ -16,8 +17,9 @@ def create_app(node):
     app.extensions[NODE_KEY] = node
     app.url_map.converters["id"] = IdConverter  # before any rule that uses it
     register_error_handlers(app)
+    register_request_timing(app)
     auth.init_app(app, node.settings)
     app.before_request(refuse_unknown_query_parameters)
-    for blueprint in (runs.bp, rows.bp, health.bp, meta.bp, nodes.bp):
+    for blueprint in (runs.bp, rows.bp, health.bp, meta.bp, nodes.bp, telemetry.bp):
         app.register_blueprint(blueprint)
     return app

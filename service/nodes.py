@@ -1,4 +1,4 @@
-"""/nodes (the cluster's live nodes) and /metrics (this node's telemetry)."""
+"""/nodes: the cluster's live nodes."""
 from flask import Blueprint
 
 from service.context import current_node
@@ -9,8 +9,3 @@ bp = Blueprint("nodes", __name__)
 @bp.get("/nodes")
 def list_nodes():
     return {"nodes": current_node().list_nodes()}
-
-
-@bp.get("/metrics")
-def metrics():
-    return current_node().metrics()

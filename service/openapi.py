@@ -7,6 +7,7 @@ that the document misses.
 import re
 
 from greenlets.rows.inbox import reply_type
+from greenlets.telemetry.recorder import COUNTERS
 from service.auth import OPEN_PATHS
 from service.validation import MAX_ID, MESSAGE_FIELDS, QUERY_PARAMS, RUN_FIELDS, Flag
 
@@ -220,7 +221,6 @@ _SCHEMAS = {
     "NodeList": _object({"nodes": {"type": "array", "items": _ref("schemas", "Node")}}),
     "Health": _object({"status": {"const": "ok"}, "node": {"type": "string"}}),
     "Ready": _object({"status": {"const": "ready"}, "node": {"type": "string"}}),
-    "Metrics": {"type": "object", "description": "this node's telemetry, one JSON object", "additionalProperties": True},
 }
 
 _PATHS = {
@@ -301,12 +301,6 @@ _PATHS = {
             "responses": {"200": _ok("the nodes", _ref("schemas", "NodeList")), **_errors(503)},
         },
     },
-    "/metrics": {
-        "get": {
-            "operationId": "metrics", "tags": ["nodes"], "summary": "This node's telemetry",
-            "responses": {"200": _ok("the telemetry", _ref("schemas", "Metrics")), **_errors(503)},
-        },
-    },
     "/openapi.json": {
         "get": {
             "operationId": "openapi", "tags": ["meta"], "summary": "This document",
@@ -314,6 +308,100 @@ _PATHS = {
         },
     },
 }
+
+# --- telemetry: GET /metrics (Prometheus) and GET /stats (JSON) ---------------------------------------
+
+_SUMMARY = _object({
+    "count": _COUNT,
+    **{key: {"type": ["number", "null"], "description": f"{what} (null while count is 0)"}
+       for key, what in (("mean_ms", "mean"), ("p50_ms", "median, the upper bound of its bucket (about 10 % wide)"),
+                         ("p99_ms", "99th percentile, the upper bound of its bucket"), ("max_ms", "largest value"))},
+}, description="a histogram's summary: milliseconds (rows, for tick_batch_rows)")
+_HISTOGRAM_FIELDS = {
+    "tick_lateness": "a tick's commit time minus its due time",
+    "tick_commit": "duration of a group commit of ticks",
+    "tick_batch_rows": "ticks per group commit (the _ms keys are row counts)",
+    "pool_checkout": "time to get a connection from the request pool",
+}
+_STATS_COUNTS = {
+    "row_servers": "live row servers",
+    "pending_calls": "calls (?wait=true) waiting for their reply",
+    "shards_held": "shard leases held",
+    "inbox_messages": "messages waiting in the inboxes of the shards held (null until first read)",
+    "rss_bytes": "resident memory in bytes",
+}
+_TELEMETRY_SCHEMAS = {
+    "LatencySummary": _SUMMARY,
+    "PoolStats": _object({name: _COUNT for name in ("size", "open", "in_use", "idle", "waiting")}),
+    "HttpRequestStats": _object({
+        "route": {"type": "string", "description": "the URL rule, e.g. /rows/<id:row_id>; unmatched for 404 and 405"},
+        "method": {"type": "string"}, "status": {"type": "integer"}, **_SUMMARY["properties"]}),
+    "Counters": _object({name: _COUNT for name in COUNTERS}, description="counters since the node started (README, Telemetry)"),
+    "MessagesByType": {"type": "object", "description": "message type -> outcome (accepted, applied, discarded, "
+                       "timed_out) -> count", "additionalProperties": {"type": "object", "additionalProperties": _COUNT}},
+    "NodeStats": _object({
+        "node": {"type": "string", "description": "the node's id"},
+        "host": {"type": "string"}, "pid": {"type": "integer"}, "started_at": _TIMESTAMP,
+        "heartbeat_age_s": {"type": ["number", "null"], "description": "null: the answering node's heartbeat is late"},
+        "stats_age_s": {"type": ["number", "null"], "description": "age of these figures: 0 for the answering node, "
+                        "up to about a second for the others (written to their row once a second)"},
+        "running": {"type": "boolean"}, "uptime_s": {"type": "number"},
+        "greenlets": {"type": "object", "description": "greenlets by kind: row_server, service, request, restart",
+                      "additionalProperties": _COUNT},
+        "monitors": {"type": "object", "description": "run id -> its monitor here",
+                     "additionalProperties": _object({"active": _COUNT})},
+        **{name: {**_COUNT, "description": what} for name, what in _STATS_COUNTS.items()},
+        "inbox_messages": {"type": ["integer", "null"], "minimum": 0, "description": _STATS_COUNTS["inbox_messages"]},
+        "pool": {"oneOf": [_ref("schemas", "PoolStats"), {"type": "null"}]},
+        "cpu_s": {"type": "number", "description": "CPU seconds (user and system) of the worker"},
+        "counters": _ref("schemas", "Counters"),
+        "messages": _ref("schemas", "MessagesByType"),
+        **{name: {**_ref("schemas", "LatencySummary"), "description": what} for name, what in _HISTOGRAM_FIELDS.items()},
+        "http_requests": {"type": "array", "items": _ref("schemas", "HttpRequestStats")},
+    }, required=["node", "host", "pid", "started_at", "heartbeat_age_s", "stats_age_s"],
+        description="one node's figures, as it wrote them last (the answering node's: now)"),
+    "ClusterStats": _object({
+        "nodes": {**_COUNT, "description": "live nodes"},
+        **{name: {**_COUNT, "description": f"{what}, summed over the nodes"} for name, what in _STATS_COUNTS.items()},
+        "cpu_s": {"type": "number", "description": "CPU seconds, summed over the nodes"},
+        "pool": _ref("schemas", "PoolStats"),
+        "counters": _ref("schemas", "Counters"),
+        "messages": _ref("schemas", "MessagesByType"),
+        **{name: {**_ref("schemas", "LatencySummary"), "description": f"{what}: every node's counts together"}
+           for name, what in _HISTOGRAM_FIELDS.items()},
+        "http_requests": {"type": "array", "items": _ref("schemas", "HttpRequestStats")},
+    }, description="the live nodes' figures added up (a node that left takes its counters with it)"),
+    "Stats": _object({
+        "node": {"type": "string", "description": "the node that answered"},
+        "cluster": _ref("schemas", "ClusterStats"),
+        "nodes": {"type": "array", "items": _ref("schemas", "NodeStats")},
+    }),
+}
+_TELEMETRY_PATHS = {
+    "/metrics": {
+        "get": {
+            "operationId": "metrics", "tags": ["telemetry"],
+            "summary": "This instance's telemetry in the Prometheus text format (every worker's, whichever answers)",
+            "description": "Counters and histograms summed over the instance's workers, gauges one series per "
+                           "live worker (pid label). Answered also while the node starts or the database is "
+                           "down. The README lists every metric.",
+            "responses": {
+                "200": {"description": "Prometheus text exposition format 0.0.4",
+                        "content": {"text/plain; version=0.0.4": {"schema": {"type": "string"}}}},
+                **_errors(),
+            },
+        },
+    },
+    "/stats": {
+        "get": {
+            "operationId": "stats", "tags": ["telemetry"],
+            "summary": "Every live node's figures and the cluster's totals, as JSON",
+            "responses": {"200": _ok("the cluster's telemetry", _ref("schemas", "Stats")), **_errors(503)},
+        },
+    },
+}
+_SCHEMAS.update(_TELEMETRY_SCHEMAS)
+_PATHS.update(_TELEMETRY_PATHS)
 
 _STATUSES = sorted({status for status, _ in ERROR_CODES.values()})
 

@@ -9,6 +9,7 @@ because killing a greenlet mid-query does not stop the statement on the server.
 import logging
 import select
 import socket
+import time
 from collections import deque
 from contextlib import contextmanager
 
@@ -55,7 +56,7 @@ UNAVAILABLE = (psycopg2.OperationalError, psycopg2.InterfaceError, PoolTimeout)
 
 class Pool:
     def __init__(self, dsn, size, timeout_s, statement_timeout_ms=30000, network_timeout_ms=10000,
-                 application_name="greenrow"):
+                 application_name="greenrow", checkout_ms=None):
         if psycopg2.extensions.get_wait_callback() is None:
             raise RuntimeError("psycogreen.gevent.patch_psycopg() must run before the pool is made")
         self.dsn = dsn
@@ -72,12 +73,14 @@ class Pool:
         self._waiters = deque()
         self._opened = 0
         self.closed = False
+        self._checkout_ms = checkout_ms  # a telemetry Histogram of checkout times, or None
 
     def __str__(self):
         return f"<Pool size={self.size} opened={self._opened} free={len(self._free)} waiting={len(self._waiters)}>"
 
     def stats(self):
-        return {"size": self.size, "open": self._opened, "idle": len(self._free), "waiting": len(self._waiters)}
+        return {"size": self.size, "open": self._opened, "in_use": self._opened - len(self._free),
+                "idle": len(self._free), "waiting": len(self._waiters)}
 
     def connect(self, **extra):
         """A new connection outside the pool (e.g. for LISTEN or migrations); the caller closes it."""
@@ -92,6 +95,15 @@ class Pool:
         return OwnConnection(self)
 
     def acquire(self):
+        """A connection of the pool (wait at most timeout_s for one); the caller releases it."""
+        if self._checkout_ms is None:
+            return self._acquire()
+        started = time.monotonic()
+        conn = self._acquire()
+        self._checkout_ms.record((time.monotonic() - started) * 1000.0)
+        return conn
+
+    def _acquire(self):
         if self.closed:
             raise PoolTimeout("the connection pool is closed")
         while self._free:

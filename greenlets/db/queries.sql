@@ -412,3 +412,20 @@ SELECT count(*) AS live, coalesce(sum(held) = %(shards)s AND max(held) - min(hel
 -- name: database_now
 -- Readiness probe: the database answers.
 SELECT now();
+
+-- name: publish_node_stats
+-- Store this node's telemetry on its row (GET /stats reads every live node's); returns how many
+-- messages wait in the inboxes of the shards it holds (its inbox depth gauge). No row comes back
+-- when the node's row was swept (its next heartbeat brings it back).
+UPDATE nodes SET stats = %(stats)s, stats_at = now()
+ WHERE id = %(node_id)s
+RETURNING (SELECT count(*) FROM messages WHERE shard = ANY(%(shards)s::integer[]));
+
+-- name: node_stats
+-- GET /stats: every live node with its shard count and the telemetry it stored last.
+SELECT n.id, n.host, n.pid, n.started_at, n.stats,
+       round(extract(epoch FROM now() - n.heartbeat_at)::numeric, 3)::float AS heartbeat_age_s,
+       round(extract(epoch FROM now() - n.stats_at)::numeric, 3)::float AS stats_age_s
+  FROM nodes n
+ WHERE n.heartbeat_at > now() - make_interval(secs => %(ttl_ms)s / 1000.0)
+ ORDER BY n.started_at, n.id;

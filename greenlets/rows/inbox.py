@@ -70,7 +70,7 @@ def discard(node, row_id, epoch, message, error):
               row_id, message["id"], message["type"], str(error).strip())
     if node.pool.fetch_one("discard_message", {"message_id": message["id"], "node_id": node.id, "epoch": epoch}) is None:
         raise Fenced()
-    node.telemetry.bump("messages_discarded")
+    node.telemetry.message(message["type"], "discarded")
     if message["reply_to"]:
         node.router.reply(message["reply_to"], {
             "type": message["type"], "node": node.id,

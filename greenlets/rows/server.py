@@ -95,9 +95,13 @@ class RowServer(Greenlet):
         if launched:
             self._schedule_tick(first=True, since_tick_s=since_tick_s)
 
+    crash_is_logged = True  # by its supervisor (RowSupervisor): gevent's hub does not print it (hub_watch)
+
     def __str__(self):
         run_id = self.run_info.id if self.run_info else None
         return f"<RowServer row={self.row_id} run={run_id} value={self.row_value}>"
+
+    __repr__ = __str__  # gevent's own repr names the callable made at start: a functools.partial of a deque
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -330,7 +334,7 @@ class RowServer(Greenlet):
             row = applied.row
             self.row_value = row["value"]
             self.paused = row["paused"]
-            self.node.telemetry.bump("messages_applied")
+            self.node.telemetry.message(applied.type, "applied")
             if applied.reply_to:
                 self.node.router.reply(applied.reply_to, reply_for(applied, self.node.id))
             if applied.type == "crash":

@@ -16,6 +16,7 @@ from gevent.event import Event
 from gevent.pool import Group
 
 from greenlets.db.pool import UNAVAILABLE
+from greenlets.rows.crashes import CrashLog
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,14 @@ class RowSupervisor:
         self._recent = {}
         self._restarts = Group()
         self._restarting = set()
+        self._crashes = CrashLog(log)
 
     def __str__(self):
         return f"<RowSupervisor crashed={len(self._crashed)} restarting={len(self._restarts)}>"
+
+    def restarts_waiting(self):
+        """Crashed row servers waiting for their restart (or for their failure to be written)."""
+        return len(self._restarts)
 
     def is_restarting(self, row_id):
         """A crashed server of this row waits for its restart: its messages wait for that restart too."""
@@ -79,8 +85,8 @@ class RowSupervisor:
         if len(recent) > self._max_restarts:
             self._fail(server, len(recent))
             return
-        log.warning("greenrow.row.restart row=%s crash=%r restart=%d/%d within %ss",
-                    row_id, server.exception, len(recent), self._max_restarts, self._max_seconds)
+        self._crashes.log(logging.WARNING, "greenrow.row.restart", server,
+                          f"restart={len(recent)}/{self._max_restarts} within={self._max_seconds}s")
         backoff = self._backoff_s * 2 ** (len(recent) - 1)
         self._restarts.add(gevent.spawn_later(backoff, self._restart, server))
 
@@ -95,8 +101,7 @@ class RowSupervisor:
         self._recent.pop(server.row_id, None)
         self._restarting.discard(server.row_id)
         self._node.telemetry.bump("rows_failed")
-        log.error("greenrow.row.failed row=%s crashes=%d within %ss, last=%r",
-                  server.row_id, crashes, self._max_seconds, server.exception)
+        self._crashes.log(logging.ERROR, "greenrow.row.failed", server, f"crashes={crashes} within={self._max_seconds}s")
         if server.launched:
             self._node.release_slot(server.run_info.id, server.row_id)
 

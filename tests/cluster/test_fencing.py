@@ -7,6 +7,7 @@ for a message to one of them, and every one of those writes must be refused by t
 row, locked FOR SHARE by each write and compared by node and epoch). Its counters show it tried."""
 from tests.support.cluster import lease_owners, node_pid, wait_for_inbox_empty
 from tests.support.service import start_run
+from tests.support.stats import node_stats
 from tests.support.wait import WaitTimeout, wait_until
 
 LEASES_RENEWED_EVERY_4_S = {"GREENROW_LEASE_TTL_MS": "12000"}
@@ -40,7 +41,7 @@ def refused_by_the_fence(check, counter, before, owner):
         wait_until(lambda: check(counter), 3, interval=0.02)
     except WaitTimeout:
         raise AssertionError(f"the old owner never tried a write counted in {counter} for the stolen shard:"
-                             f" counters before {before}, after {owner.json('/metrics')['counters']}") from None
+                             f" counters before {before}, after {node_stats(owner)['counters']}") from None
 
 
 def test_a_node_whose_lease_was_stolen_cannot_commit_ticks_or_messages_for_its_rows(make_cluster, db):
@@ -57,7 +58,7 @@ def test_a_node_whose_lease_was_stolen_cannot_commit_ticks_or_messages_for_its_r
     others = [row_id for row_id in run_rows if row_id not in stolen]
     owner_pid = node_pid(db, lease_owners(db)[shard])
     owner = next(instance for instance in cluster.instances if owner_pid in instance.worker_pids())
-    before = owner.json("/metrics")["counters"]
+    before = node_stats(owner)["counters"]
 
     steal_right_after_a_renewal(db, shard)
     # The takeover waited for any write holding the lease; none can commit for the old owner after it.
@@ -65,7 +66,7 @@ def test_a_node_whose_lease_was_stolen_cannot_commit_ticks_or_messages_for_its_r
 
     def stolen_rows_frozen_and_the_old_owner_refused(counter):
         assert rows_state(db, stolen) == frozen, "a row of the stolen shard changed"
-        return owner.json("/metrics")["counters"][counter] > before[counter]
+        return node_stats(owner)["counters"][counter] > before[counter]
     # Its row servers tick on, every 50 ms: each tick is refused by the fence, and the server leaves.
     refused_by_the_fence(stolen_rows_frozen_and_the_old_owner_refused, "ticks_not_applied", before, owner)
 

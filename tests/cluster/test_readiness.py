@@ -2,6 +2,7 @@
 started the moment an instance says it is ready is not slowed down by shards changing hands."""
 from tests.support.service import start_run, wait_for_run
 from tests.support.wait import wait_until
+from tests.support.stats import node_stats
 
 SHARDS = 256
 
@@ -27,7 +28,7 @@ def test_readyz_says_why_a_node_is_not_ready_while_its_peer_still_holds_every_sh
     owner = make_service(env={"GREENROW_LEASE_TTL_MS": "60000"})
     owner.kill()  # SIGKILL: its leases stay held for a minute
     peer = make_service(env={"GREENROW_LEASE_TTL_MS": "60000"}, start=False).start(wait_ready=False)
-    wait_until(lambda: peer.json("/metrics")["running"], 10, message="the peer's node never ran")
+    wait_until(lambda: (node_stats(peer) or {}).get("running"), 10, message="the peer's node never ran")
 
     response = peer.get("/readyz")
 

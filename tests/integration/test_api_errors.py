@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.api import error_code, padded, post_raw, row, send
 from tests.support.database import row_locked
+from tests.support.stats import node_stats
 from tests.support.wait import wait_until
 
 MAX_BODY = 64 * 1024
@@ -263,7 +264,7 @@ def test_what_does_not_exist_answers_404_with_its_code(api, method, path, code):
 def test_a_call_to_a_row_that_does_not_exist_leaves_no_caller_waiting(api):
     assert error_code(api.post("/rows/999999/messages?wait=true", json={"type": "get"}), 404) == "row_not_found"
 
-    assert api.json("/metrics")["pending_calls"] == 0
+    assert node_stats(api)["pending_calls"] == 0
 
 
 WRONG_METHODS = [
@@ -278,6 +279,7 @@ WRONG_METHODS = [
     ("POST", "/readyz", "GET"),
     ("POST", "/nodes", "GET"),
     ("DELETE", "/metrics", "GET"),
+    ("POST", "/stats", "GET"),
     ("PUT", "/openapi.json", "GET"),
 ]
 
@@ -350,5 +352,6 @@ def test_a_call_without_a_reply_in_timeout_ms_answers_504_and_its_message_is_sti
         assert row(api, idle_row)["value"] == 0
 
     wait_until(lambda: (shown := row(api, idle_row))["value"] == 101 and shown["inbox"] == 0, 10)
-    metrics = api.json("/metrics")
-    assert metrics["counters"]["calls_timed_out"] >= 1 and metrics["pending_calls"] == 0
+    figures = node_stats(api)
+    assert figures["counters"]["calls_timed_out"] >= 1 and figures["pending_calls"] == 0
+    assert figures["messages"]["set"]["timed_out"] >= 1

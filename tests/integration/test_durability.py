@@ -8,6 +8,7 @@ or doubled; SIGTERM releases the node's shard leases so the next node takes over
 from tests.support.database import row_locked
 from tests.support.service import start_run, wait_for_run
 from tests.support.wait import wait_until
+from tests.support.stats import node_stats
 
 SHORT_LEASE = {"GREENROW_LEASE_TTL_MS": "1000"}
 SHARDS = 256  # the default GREENROW_SHARDS
@@ -93,14 +94,14 @@ def test_casts_accepted_while_no_live_node_owns_the_row_are_applied_once_its_lea
     # The peer runs but is not ready (/readyz waits for balanced shards, and the dead owner's leases
     # have not expired): it takes requests all the same.
     peer = make_service(env=ttl, start=False).start(wait_ready=False)
-    wait_until(lambda: peer.json("/metrics")["running"], 10, message="the peer's node never ran")
-    assert peer.json("/metrics")["shards_held"] == 0  # the owner holds every shard
+    wait_until(lambda: (node_stats(peer) or {}).get("running"), 10, message="the peer's node never ran")
+    assert node_stats(peer)["shards_held"] == 0  # the owner holds every shard
     for _ in range(CASTS):
         send(peer, row_id, {"type": "incr", "by": 1})
-    assert peer.json("/metrics")["shards_held"] == 0, "the casts must arrive while no live node owns the row"
+    assert node_stats(peer)["shards_held"] == 0, "the casts must arrive while no live node owns the row"
     assert peer.json(f"/rows/{row_id}")["inbox"] == CASTS
 
-    wait_until(lambda: peer.json("/metrics")["shards_held"] == SHARDS, 10,
+    wait_until(lambda: node_stats(peer)["shards_held"] == SHARDS, 10,
                message="the peer never took over the dead owner's shards")
     wait_for_empty_inbox(peer, db, row_id)
     assert peer.json(f"/rows/{row_id}")["value"] == 10 + CASTS
@@ -144,9 +145,9 @@ def test_sigterm_releases_the_nodes_leases_so_a_new_node_finishes_the_run_withou
     # Ready means holding its share: with the leases released (not left to expire) the new node
     # claims every shard at its first lease round, before the first epoch of any lease could expire.
     successor = make_service()
-    assert successor.json("/metrics")["shards_held"] == SHARDS
+    assert node_stats(successor)["shards_held"] == SHARDS
     assert db.fetch_value("SELECT count(*) FROM shard_leases WHERE node_id = %s AND expires_at > now()",
-                          (successor.json("/metrics")["node"],)) == SHARDS
+                          (node_stats(successor)["node"],)) == SHARDS
 
     done = wait_for_run(successor, run["id"], timeout=15)
     assert done["done"] == 300 and done["ticks"] == 300 * 10 and done["failed"] == 0

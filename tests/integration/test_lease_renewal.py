@@ -7,6 +7,7 @@ import requests
 
 from tests.support.service import start_run
 from tests.support.wait import assert_holds, wait_until
+from tests.support.stats import node_stats
 
 TTL_MS = 1500
 POOL = 2
@@ -34,4 +35,4 @@ def test_leases_stay_renewed_while_requests_hold_every_pool_connection(make_serv
         lock.close()
         for cast in casts:
             cast.join(60)
-    assert service.json("/metrics")["shards_held"] == 256
+    assert node_stats(service)["shards_held"] == 256

@@ -9,6 +9,7 @@ import requests
 from tests.support.service import start_run, wait_for_run
 from tests.support.rows import assert_unchanged, row_ticks, send
 from tests.support.wait import wait_until
+from tests.support.stats import node_stats
 
 
 def test_each_row_ticks_start_value_times_ends_done_at_zero_and_its_server_leaves(service, db):
@@ -75,7 +76,7 @@ def test_concurrent_incr_and_set_racing_ticks_are_all_applied_and_never_take_a_v
     assert db.fetch_all("SELECT DISTINCT value, state FROM rows WHERE run_id = %s", (run["id"],)) == [(0, "done")]
     for row in only_positive:
         assert row_ticks(db, row) == 80 + added[row]
-    assert service.json("/metrics")["counters"]["row_servers_crashed"] == 0
+    assert node_stats(service)["counters"]["row_servers_crashed"] == 0
     assert "Traceback" not in service.log()
 
 
@@ -95,7 +96,7 @@ def test_a_row_revived_and_taken_back_to_zero_before_its_relaunch_leaves_no_serv
                    message=f"attempt {attempt}: a row server stays live for its row at 0 (done)")
 
     assert service.json(f"/runs/{run['id']}")["active"] == 1
-    assert service.json("/metrics")["monitors"][str(run["id"])]["active"] == 1
+    assert node_stats(service)["monitors"][str(run["id"])]["active"] == 1
 
 
 def test_a_paused_row_stops_ticking_until_resumed_then_ticks_down_to_zero(service, db):
@@ -159,13 +160,13 @@ def test_a_message_to_a_row_of_a_finished_run_starts_a_server_that_applies_it_wi
     run = start_run(service, rows=2, start_value=1, tick_ms=20)
     wait_for_run(service, run["id"], timeout=15)
     row_id = run["first_row_id"]
-    assert service.json("/metrics")["row_servers"] == 0
+    assert node_stats(service)["row_servers"] == 0
 
     reply = send(service, row_id, "set", wait=True, value=5)
 
     assert (reply["type"], reply["value"], reply["status"], reply["ticks"]) == ("set", 5, "idle", 1)
-    assert reply["node"] == service.json("/metrics")["node"]
-    wait_until(lambda: service.json("/metrics")["row_servers"] == 0, timeout=5,
+    assert reply["node"] == node_stats(service)["node"]
+    wait_until(lambda: node_stats(service)["row_servers"] == 0, timeout=5,
                message="the server activated on demand did not leave once its inbox was empty")
     assert assert_unchanged(lambda: db.fetch_all(
         "SELECT value, state, ticks FROM rows WHERE id = %s", (row_id,))[0]) == (5, "idle", 1)

@@ -7,6 +7,7 @@ from tests.support.api import error_code
 from tests.support.service import start_run, wait_for_run
 from tests.support.rows import assert_unchanged, row_ticks, send
 from tests.support.wait import wait_until
+from tests.support.stats import node_stats
 
 INTENSITY = {"GREENROW_MAX_RESTARTS": "2", "GREENROW_MAX_SECONDS": "30"}
 
@@ -55,7 +56,7 @@ def test_crashes_sent_during_a_restart_backoff_wait_for_it_and_the_row_fails_aft
     assert failed["restarts"] == 2
     assert assert_unchanged(lambda: db.fetch_all(
         "SELECT state, restarts FROM rows WHERE id = %s", (row_id,))[0]) == ("failed", 2)
-    counters = service.json("/metrics")["counters"]
+    counters = node_stats(service)["counters"]
     assert (counters["row_servers_crashed"], counters["row_restarts"], counters["rows_failed"]) == (3, 2, 1)
 
 
@@ -75,7 +76,7 @@ def test_a_failed_row_stays_failed_until_a_set_revives_it_and_then_ticks_down_to
     wait_until(lambda: service.json(f"/rows/{row_id}")["node"] is None, timeout=5)
     current = service.json(f"/runs/{run['id']}")
     assert (current["status"], current["failed"], current["restarts"]) == ("running", 1, 2)
-    assert service.json("/metrics")["monitors"][str(run["id"])]["active"] == 2  # its slot is free again
+    assert node_stats(service)["monitors"][str(run["id"])]["active"] == 2  # its slot is free again
     got = send(service, row_id, "get", wait=True)
     assert (got["status"], got["ticks"], got["restarts"]) == ("failed", failed["ticks"], 2)
     assert assert_unchanged(lambda: db.fetch_all(
@@ -94,7 +95,7 @@ def test_a_monitor_never_runs_more_row_servers_than_max_concurrency(service):
     launched, servers, active_rows = [], [], []
 
     def sample():
-        metrics = service.json("/metrics")
+        metrics = node_stats(service)
         monitor = metrics["monitors"].get(str(run["id"]))
         launched.append(monitor["active"] if monitor else 0)
         servers.append(metrics["row_servers"])
@@ -114,7 +115,7 @@ def test_a_finished_run_frees_its_row_servers_and_monitor_and_its_elapsed_time_s
 
     done = wait_for_run(service, run["id"], timeout=15)
 
-    metrics = service.json("/metrics")
+    metrics = node_stats(service)
     assert metrics["row_servers"] == 0 and metrics["monitors"] == {}
     assert metrics["counters"]["row_servers_started"] == metrics["counters"]["row_servers_exited"] >= 50
     finished, started = (datetime.fromisoformat(done[name]) for name in ("finished_at", "started_at"))
@@ -132,11 +133,11 @@ def test_stopping_a_run_leaves_its_values_as_they_are_and_ends_its_row_servers(s
     stopped = response.json()
     assert (stopped["status"], stopped["idle"], stopped["pending"], stopped["active"]) == ("stopped", 100, 0, 0)
     assert stopped["finished_at"] is not None
-    wait_until(lambda: (lambda m: m["row_servers"] == 0 and m["monitors"] == {})(service.json("/metrics")),
+    wait_until(lambda: (lambda m: m["row_servers"] == 0 and m["monitors"] == {})(node_stats(service)),
                timeout=5, message="row servers or the monitor outlived the stopped run")
     rows, _ = assert_unchanged(lambda: (
         db.fetch_all("SELECT value, ticks, state FROM rows WHERE run_id = %s ORDER BY id", (run["id"],)),
-        service.json("/metrics")["counters"]["ticks_committed"]))
+        node_stats(service)["counters"]["ticks_committed"]))
     assert all(state == "idle" and 0 < value == 1000 - ticks for value, ticks, state in rows)
     assert sum(ticks for _, ticks, _ in rows) == stopped["ticks"]
     row = service.json(f"/rows/{run['first_row_id']}")
@@ -157,7 +158,7 @@ def test_a_monitor_that_raises_is_restarted_by_its_node_and_its_run_still_finish
     db.fetch_all(REFUSE_FINISH)
     run = start_run(service, rows=20, start_value=2, tick_ms=50, scan_ms=100)
 
-    wait_until(lambda: service.json("/metrics")["counters"]["service_restarts"] >= 2, 15,
+    wait_until(lambda: node_stats(service)["counters"]["service_restarts"] >= 2, 15,
                message="the monitor was not restarted after raising")
     db.fetch_all("DROP TRIGGER refuse_finish ON runs")
 

@@ -33,6 +33,7 @@ DEFAULTS = {
     "fault_injection": False,
     "api_tokens": (),
     "metrics_tokens": (),
+    "log_format": "text",
     **{field: default for field, default, _, _ in INTEGER_SETTINGS.values()},
 }
 
@@ -47,6 +48,8 @@ def bad_values():
             values.append(pytest.param(name, value, id=f"{name}={value}"))
     for value in ("verbose", "critical", "0"):
         values.append(pytest.param("LOG_LEVEL", value, id=f"LOG_LEVEL={value}"))
+    for value in ("yaml", "logfmt"):
+        values.append(pytest.param("LOG_FORMAT", value, id=f"LOG_FORMAT={value}"))
     return values
 
 
@@ -57,9 +60,10 @@ def test_an_empty_environment_gives_the_documented_defaults():
 def test_every_variable_is_read_from_the_environment():
     env = {"DATABASE_URL": "postgresql://db.example/greenrow", "HOST": "0.0.0.0", "LOG_LEVEL": "warning",
            "GREENROW_API_TOKEN": f"{ADMIN}, {ROTATED}", "GREENROW_METRICS_TOKEN": SCRAPER,
-           "GREENROW_FAULT_INJECTION": "1"}
+           "GREENROW_FAULT_INJECTION": "1", "LOG_FORMAT": "json"}
     expected = {"database_url": env["DATABASE_URL"], "host": "0.0.0.0", "log_level": "warning",
-                "api_tokens": (ADMIN, ROTATED), "metrics_tokens": (SCRAPER,), "fault_injection": True}
+                "api_tokens": (ADMIN, ROTATED), "metrics_tokens": (SCRAPER,), "fault_injection": True,
+                "log_format": "json"}
     for name, (field, default, low, high) in INTEGER_SETTINGS.items():
         value = high if default != high else low
         env[name] = str(value)

@@ -89,8 +89,9 @@ def _end_the_worker_if_refused(worker, node):
 
 
 def child_exit(server, worker):
-    """In the master, after a worker ended: stop the service if a node refused a setting. Once: while
-    stopping, the master has no listeners left."""
+    """In the master, after a worker ended: drop its metrics gauges; stop the service if a node refused a
+    setting (once: while stopping, the master has no listeners left)."""
+    metrics_dir.worker_exited(worker.pid)
     reason = _REFUSAL[:].split(b"\0", 1)[0].decode(errors="replace")
     if reason and server.LISTENERS:
         from gunicorn.errors import HaltServer
@@ -117,10 +118,6 @@ def worker_exit(server, worker):
     node = getattr(worker, "wsgi", None) and worker.wsgi.extensions.get("greenrow.node")
     if node is not None:
         node.stop()
-
-
-def child_exit(server, worker):
-    metrics_dir.worker_exited(worker.pid)
 
 
 def on_exit(server):

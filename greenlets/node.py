@@ -440,10 +440,8 @@ class Node:
         """Insert into the durable inbox, waking another node's row's owner in the same statement."""
         params = {"row_id": row_id, "type": message_type, "body": Json(body), "reply_to": token,
                   "node_id": self.id, **self.router.wake_params(row_id)}
-        with self._transaction(dicts=False) as cur:
-            run_query(cur, "lock_inbox", params)
-            run_query(cur, "insert_message", dict(params, inbox_max=self.settings.inbox_max))
-            inserted = cur.fetchone()
+        with self._serving():  # one round trip, autocommit: the statements run as one transaction
+            inserted = self.pool.fetch_one("insert_message", dict(params, inbox_max=self.settings.inbox_max))
         if inserted is None:
             raise RowNotFound(f"row {row_id} does not exist")
         message_id, owner, _ = inserted

@@ -55,7 +55,7 @@ SELECT run.*, (SELECT count(*) FROM inserted) AS inserted,
 -- Take the cluster's run-creation lock for the rest of the transaction: runs are created one at a time,
 -- so the limits checked against running_load before create_run hold exactly (two nodes creating runs
 -- at once would both see room for one more). A transaction-scoped advisory lock; its key is positive
--- and unlike the migrations' (lock_inbox's keys are negative).
+-- and unlike the migrations' (insert_message's inbox locks are negative).
 SELECT pg_advisory_xact_lock(1735552627);
 
 -- name: running_load
@@ -227,19 +227,17 @@ SELECT coalesce(array_agg(id), '{}') FROM (
 -- Which of the given messages are still in their inbox (not applied yet).
 SELECT id FROM messages WHERE id = ANY(%(ids)s::bigint[]);
 
--- name: lock_inbox
--- Take a row's inbox lock for the rest of the transaction, before insert_message counts and adds to
--- the inbox: two senders to one row take turns, so the inbox never holds more than its bound (counted
--- in one statement each, both would see room for one more). A transaction-scoped advisory lock keyed by
--- the negated row id: row ids are positive and so are greenrow's other advisory locks' keys.
-SELECT pg_advisory_xact_lock(-%(row_id)s::bigint);
-
 -- name: insert_message
 -- Commit a message to a row's durable inbox, unless it already holds %(inbox_max)s, and, when another
 -- node owns the row, ring that node (%(wake)s on %(channel)s) in the same statement. Returns the message
 -- id (NULL: the inbox is full, nothing stored) and the row's current owner (or NULL); no row comes back
--- when the row does not exist. Run after lock_inbox in the same transaction (a statement of its own,
--- so its snapshot is taken after the lock: it sees the messages of the sender it waited for).
+-- when the row does not exist.
+-- Two statements in one round trip (one transaction): the first takes the row's inbox lock, a
+-- transaction-scoped advisory lock keyed by the negated row id (row ids are positive, and so are
+-- greenrow's other advisory locks' keys), so two senders to one row take turns; the second counts the
+-- inbox with a snapshot taken after the lock was granted (in one statement both senders would count
+-- from before the wait and see room for one more), so the inbox never holds more than its bound.
+SELECT pg_advisory_xact_lock(-%(row_id)s::bigint);
 WITH target AS (
     SELECT r.id, r.shard, l.node_id AS owner
       FROM rows r

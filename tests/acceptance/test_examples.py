@@ -14,7 +14,7 @@ from tests.support.command_line import run_example
 from tests.support.wait import wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-ORDER = ["healthz.sh", "readyz.sh", "openapi.sh", "nodes.sh", "metrics.sh", "create-run.sh", "list-runs.sh",
+ORDER = ["healthz.sh", "readyz.sh", "openapi.sh", "nodes.sh", "metrics.sh", "stats.sh", "create-run.sh", "list-runs.sh",
          "get-run.sh", "get-row.sh", "cast-message.sh", "call-message.sh", "every-message-type.sh", "stop-run.sh"]
 ENDPOINT = re.compile(r"^# (GET|POST|PUT|PATCH|DELETE) (/[^\s?:]*)\S*:", re.MULTILINE)  # the path, without a query
 
@@ -56,6 +56,7 @@ def test_the_examples_run_as_they_are_against_the_service(api):
         len(methods) for methods in DOCUMENT["paths"].values())
     assert [node["id"] for node in answer(url, "nodes.sh")["nodes"]] == [node_id]
     assert example(url, "metrics.sh").strip()
+    assert answer(url, "stats.sh")["node"] == node_id
     no_run_yet = example(url, "get-row.sh", ok=False)
     assert (no_run_yet.returncode, no_run_yet.stdout) == (1, "")
     assert no_run_yet.stderr == "no run yet: examples/create-run.sh starts one\n"

@@ -279,11 +279,22 @@ RETURNING id, type, body, reply_to,
 -- KEY SHARE) do not wait for the apply. The run row is locked FOR SHARE first (run, then lease, then
 -- row: the order stop_run and claim_pending_rows lock in too), so a revive's choice of pending (run
 -- running) or idle holds until it commits: finish_run and stop_run wait for it, then see its result.
-WITH run AS MATERIALIZED (
+-- Only a message that can put a row back to work (set, incr, resume) takes that lock: the others (ping,
+-- get, pause, stop, crash) never make a row pending, so they read the run unlocked and do not queue
+-- behind a claim's lock on the run (nor make a claim wait for them) under a load of pings and reads.
+WITH may_revive AS (
+    SELECT %(set_value)s::integer IS NOT NULL OR %(add)s::bigint <> 0 OR %(revive)s::boolean AS yes),
+locked_run AS MATERIALIZED (
     SELECT run.id, run.status = 'running' AS running
       FROM runs run
-     WHERE run.id = (SELECT run_id FROM rows WHERE id = %(row_id)s)
+     WHERE run.id = (SELECT run_id FROM rows WHERE id = %(row_id)s) AND (SELECT yes FROM may_revive)
        FOR SHARE),
+run AS (
+    SELECT id, running FROM locked_run
+    UNION ALL
+    SELECT run.id, run.status = 'running'
+      FROM runs run
+     WHERE run.id = (SELECT run_id FROM rows WHERE id = %(row_id)s) AND NOT (SELECT yes FROM may_revive)),
 target AS (
     SELECT r.id, LEAST(GREATEST(COALESCE(%(set_value)s, r.value)::bigint + %(add)s, 0), 2147483647)::integer
                AS new_value,

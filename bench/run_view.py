@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[0] = str(REPO)
 
 from bench.pg import BenchPostgres  # noqa: E402
-from bench.service import GreenrowService  # noqa: E402
+from bench.service import one_worker_service  # noqa: E402
 
 REQUESTS = 300
 SIZES = (1_000, 100_000, 1_000_000)
@@ -36,26 +36,19 @@ def round_trips_ms(client, path):
 
 
 def main(sizes):
-    with BenchPostgres() as pg:
-        pg.recreate_database("greenrow")
-        service = GreenrowService(pg.url("greenrow"), REPO / "var" / "bench-logs" / "run-view.log",
-                                  settings={"WORKERS": "1"})
-        service.start()
-        try:
-            service.wait_nodes()
+    with BenchPostgres() as pg, one_worker_service(pg, "run-view.log") as service:
+        print(f"{'run size':>10s} {'GET /runs/<id> p50 / p99':>26s} {'GET /runs?limit=20 p50 / p99':>30s}")
+        for size in sizes:
+            status, run = service.post("/runs", {"rows": size, "max_concurrency": 100, "start_value": 1_000_000,
+                                                 "tick_ms": 3_600_000}, timeout=300)
+            assert status == 201, run
+            # a connection of its own for each size: an idle keep-alive connection is closed by gunicorn
+            # while a big run is created
             client = http.client.HTTPConnection("127.0.0.1", service.port, timeout=120)
-            print(f"{'run size':>10s} {'GET /runs/<id> p50 / p99':>26s} {'GET /runs?limit=20 p50 / p99':>30s}")
-            for size in sizes:
-                status, run = service.post("/runs", {"rows": size, "max_concurrency": 100, "start_value": 1_000_000,
-                                                     "tick_ms": 3_600_000}, timeout=300)
-                assert status == 201, run
-                one = round_trips_ms(client, f"/runs/{run['id']}")
-                recent = round_trips_ms(client, "/runs?limit=20")
-                print(f"{size:>10,d} {one[0]:>12.2f} / {one[1]:.2f} ms {recent[0]:>15.2f} / {recent[1]:.2f} ms",
-                      flush=True)
-        finally:
-            service.stop()
-
+            one = round_trips_ms(client, f"/runs/{run['id']}")
+            recent = round_trips_ms(client, "/runs?limit=20")
+            print(f"{size:>10,d} {one[0]:>12.2f} / {one[1]:.2f} ms {recent[0]:>15.2f} / {recent[1]:.2f} ms",
+                  flush=True)
 
 if __name__ == "__main__":
     main([int(arg) for arg in sys.argv[1:]] or SIZES)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -116,3 +117,17 @@ class GreenrowService:
             except ProcessLookupError:
                 pass
             self.process.wait(10)
+
+
+@contextmanager
+def one_worker_service(pg, log_name, database="greenrow"):
+    """greenrow with one worker (WORKERS=1) on a fresh `database` of the bench's PostgreSQL, up and
+    with its node registered; stopped on the way out. Logs to var/bench-logs/<log_name>."""
+    pg.recreate_database(database)
+    service = GreenrowService(pg.url(database), REPO / "var" / "bench-logs" / log_name, settings={"WORKERS": "1"})
+    service.start()
+    try:
+        service.wait_nodes()
+        yield service
+    finally:
+        service.stop()

@@ -27,12 +27,12 @@ from greenlets.ownership.leases import LeaseKeeper
 from greenlets.ownership.listener import Listener
 from greenlets.ownership.routing import Router
 from greenlets.rows.inbox import reply_type
-from greenlets.run_limits import check_new_run
 from greenlets.rows.monitor import Monitor
 from greenlets.rows.registry import Registry
 from greenlets.rows.server import stop_all
 from greenlets.rows.supervisor import RowSupervisor
 from greenlets.rows.ticks import TickWriter
+from greenlets.run_limits import check_new_run
 from greenlets.services import ServiceSupervisor
 from greenlets.telemetry import Telemetry, stats
 from greenlets.telemetry.prometheus import exposition
@@ -439,9 +439,9 @@ class Node:
     def _commit_message(self, row_id, message_type, body, token):
         """Insert into the durable inbox, waking another node's row's owner in the same statement."""
         params = {"row_id": row_id, "type": message_type, "body": Json(body), "reply_to": token,
-                  "node_id": self.id, **self.router.wake_params(row_id)}
+                  "node_id": self.id, "inbox_max": self.settings.inbox_max, **self.router.wake_params(row_id)}
         with self._serving():  # one round trip, autocommit: the statements run as one transaction
-            inserted = self.pool.fetch_one("insert_message", dict(params, inbox_max=self.settings.inbox_max))
+            inserted = self.pool.fetch_one("insert_message", params)
         if inserted is None:
             raise RowNotFound(f"row {row_id} does not exist")
         message_id, owner, _ = inserted

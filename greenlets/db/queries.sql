@@ -105,15 +105,14 @@ RETURNING id;
 -- in no particular order, and so would one statement parking a whole run. A row passed over is still
 -- ticked by its server until the stop reaches that server; parking it then ends its ticks (commit_ticks
 -- ticks active rows only). The count comes from the statement's snapshot, taken before the parking.
-WITH parked AS (
+WITH stopped AS (SELECT id FROM runs WHERE id = %(run_id)s AND status = 'stopped'),
+parked AS (
     UPDATE rows SET state = 'idle'
      WHERE id IN (SELECT id FROM rows
-                   WHERE run_id = %(run_id)s AND state IN ('pending', 'active')
-                     AND EXISTS (SELECT 1 FROM runs WHERE id = %(run_id)s AND status = 'stopped')
+                   WHERE run_id IN (SELECT id FROM stopped) AND state IN ('pending', 'active')
                      FOR UPDATE SKIP LOCKED)
     RETURNING 1)
-SELECT (SELECT count(*) FROM rows WHERE run_id = %(run_id)s AND state IN ('pending', 'active')
-           AND EXISTS (SELECT 1 FROM runs WHERE id = %(run_id)s AND status = 'stopped'))
+SELECT (SELECT count(*) FROM rows WHERE run_id IN (SELECT id FROM stopped) AND state IN ('pending', 'active'))
        - (SELECT count(*) FROM parked) AS unfinished;
 
 -- name: finish_run

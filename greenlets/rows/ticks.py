@@ -145,7 +145,7 @@ class TickWriter:
         params = {"ids": _array_literal([server.row_id for server in servers]),
                   "epochs": _array_literal([server.epoch for server in servers]),
                   "shards": _array_literal({server.row_id % shards for server in servers}),
-                  "step": step, "node_id": self._node_id}
+                  "shard_count": shards, "step": step, "node_id": self._node_id}
         for attempt in range(RETRIES_ON_DEADLOCK + 1):
             try:
                 run_query(cur, "commit_ticks", params)

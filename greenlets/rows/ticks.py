@@ -141,11 +141,9 @@ class TickWriter:
     def _commit_step(self, cur, step, servers):
         """Run commit_ticks for one step's servers (its own transaction); returns the refused ids. A
         deadlock victim applied nothing: retry."""
-        shards = self._shards
         params = {"ids": _array_literal([server.row_id for server in servers]),
                   "epochs": _array_literal([server.epoch for server in servers]),
-                  "shards": _array_literal({server.row_id % shards for server in servers}),
-                  "shard_count": shards, "step": step, "node_id": self._node_id}
+                  "shard_count": self._shards, "step": step, "node_id": self._node_id}
         for attempt in range(RETRIES_ON_DEADLOCK + 1):
             try:
                 run_query(cur, "commit_ticks", params)

@@ -87,7 +87,7 @@ def an_active_row_of_node_a(conn, expires="now() + interval '1 hour'"):
 
 def tick(conn, node=NODE, epoch=EPOCH):
     """commit_ticks for row 1 as `node` under `epoch`; returns the refused ids."""
-    return named(conn, "commit_ticks", {"ids": "{1}", "epochs": "{%d}" % epoch, "shards": "{1}", "shard_count": 256, "step": 1,
+    return named(conn, "commit_ticks", {"ids": "{1}", "epochs": "{%d}" % epoch, "shard_count": 256, "step": 1,
                                         "node_id": node})[0][0]
 
 

@@ -38,7 +38,7 @@ def test_a_query_is_prepared_on_its_first_run_and_reused_after(conn):
 
 def test_batch_statements_are_planned_for_each_call(conn):
     with conn.cursor() as cur:
-        run_query(cur, "commit_ticks", {"ids": "{1,2}", "epochs": "{1,1}", "shards": "{1,2}", "shard_count": 256, "step": 1,
+        run_query(cur, "commit_ticks", {"ids": "{1,2}", "epochs": "{1,1}", "shard_count": 256, "step": 1,
                                         "node_id": "nobody"})
         assert sorted(cur.fetchone()[0]) == [1, 2]  # no such rows: both refused
     assert not {f"greenrow_{name}" for name in PLANNED_EACH_CALL} & prepared_names(conn)

@@ -113,7 +113,11 @@ class RowServer(Greenlet):
         self._post(MESSAGES)
 
     def launch(self, run, row_value, paused, epoch, since_tick_s=None):
-        """The monitor claimed this row while the server was live on demand: it starts ticking."""
+        """The monitor claimed this row while the server was live on demand: it starts ticking. It is
+        launched from now on, not from when its greenlet handles LAUNCH: the row is active, and if the
+        server ends first (a crash on a message queued ahead), its supervisor must restart it ticking
+        and its exit must give back the run's slot."""
+        self.launched = True
         self.run_info = run
         self.epoch = epoch
         if self.row_value is None:  # nothing applied yet; otherwise its own values are the newer ones
@@ -227,7 +231,6 @@ class RowServer(Greenlet):
                     self._left_mid_inbox = True
                     return reason
             elif item is LAUNCH:
-                self.launched = True
                 if not self.row_value:
                     return "done"  # a message took the row to 0 after the monitor claimed it
                 self._schedule_tick(first=True)

@@ -1,7 +1,10 @@
 """Supervision through the HTTP API: crashed row servers restart from the database, rows crashing past
 the restart intensity fail until revived, and monitors cap, finish and stop their runs."""
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+
+import requests
 
 from tests.support.api import error_code
 from tests.support.service import start_run, wait_for_run
@@ -178,3 +181,24 @@ def test_without_fault_injection_a_crash_message_is_refused_and_nothing_is_queue
 
     assert db.fetch_value("SELECT count(*) FROM messages WHERE row_id = %s", (row_id,)) == 0
     assert service.json(f"/rows/{row_id}")["restarts"] == 0
+
+
+
+def test_a_row_launched_while_its_on_demand_server_drains_a_crash_restarts_ticking_and_is_not_left_active(service, db):
+    # Row b waits (pending) behind row a, which holds the run's one slot. A long inbox ending in a crash
+    # keeps b's on-demand server busy while a is stopped, its slot freed and b claimed: the server is
+    # launched mid-drain, with the launch queued behind the messages, then crashes. It must restart as
+    # the launched (ticking) server of an active row; restarted on demand, it drained its inbox and
+    # left, and the row stayed active with no server (its run never finished).
+    run = start_run(service, rows=2, start_value=1_000, tick_ms=200, max_concurrency=1, scan_ms=100)
+    row_a, row_b = run["first_row_id"], run["first_row_id"] + 1
+    wait_until(lambda: row_ticks(db, row_a) >= 1, timeout=10, message="row a never ticked")
+    db.fetch_all("INSERT INTO messages (row_id, shard, type) SELECT %(row)s, shard, 'ping'"
+                 " FROM rows, generate_series(1, 400) WHERE id = %(row)s", {"row": row_b})
+    send(service, row_b, "crash")  # last in b's inbox; the cast also starts b's server on demand
+    send(service, row_a, "stop")
+
+    wait_until(lambda: service.json(f"/rows/{row_b}")["restarts"] == 1, timeout=30, message="row b never crashed")
+    wait_until(lambda: row_ticks(db, row_b) >= 2, timeout=10, message="row b was not restarted ticking")
+    row = service.json(f"/rows/{row_b}")
+    assert (row["status"], row["inbox"], row["node"] is not None) == ("running", 0, True), row

@@ -65,6 +65,14 @@ profile: $(VENV)/.dev
 	$(BIN)/pip install --quiet -r bench/requirements.txt
 	$(BIN)/python bench/profile_run.py
 
+# `make soak` (not part of `make test`): minutes of mixed API traffic through nginx in front of 2 instances x
+# 2 workers, then the verdict (no 5xx but 503, every answer as expected, worker memory back). Knobs:
+# SOAK_DURATION_S (600), SOAK_RATE (150 requests/s), SOAK_SEED. Report: bench/results/soak-<date>.md.
+.PHONY: soak
+soak: $(VENV)/.dev
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	$(BIN)/python bench/soak.py
+
 # `make chaos` (not part of `make test`): faults drawn from CHAOS_SEED against 2 instances x 2 workers behind
 # nginx at the seed's scale, then the checker; exit 1 on any violation. Knobs: see the README (Chaos run).
 .PHONY: chaos

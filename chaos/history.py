@@ -77,8 +77,9 @@ class LedgerBits:
 class History:
     """Client threads recording operations until stop(); `ticking_rows()` gives the (first, last) row ids to ping."""
 
-    def __init__(self, base_url, ledger, ticking_rows, seed, clients=8, ops_per_s=100.0):
+    def __init__(self, base_url, ledger, ticking_rows, seed, clients=8, ops_per_s=100.0, headers=None):
         self.base_url = base_url
+        self.headers = dict(headers or {})  # e.g. the Authorization a token-protected service wants
         self.ledger = ledger
         self.ticking_rows = ticking_rows
         self.operations = []
@@ -104,6 +105,7 @@ class History:
 
     def _client(self, rng):
         session = requests.Session()
+        session.headers.update(self.headers)
         kinds, weights = zip(*OP_WEIGHTS.items())
         while not self._stop.is_set():
             began = time.monotonic()

@@ -2,13 +2,14 @@
 
     stack = Stack(engine, port=free_port(), database_port=free_port())
     stack.build()          # the project's image from the Dockerfile, FROM the python stand-in
-    stack.up()             # PostgreSQL, app1..app3, nginx on 127.0.0.1:port
+    stack.up()             # PostgreSQL, app1..app3, nginx on 127.0.0.1:port; requests need stack.token
     stack.container("app1").stop()  /  .kill()  /  .start()  /  .log()  /  .healthy()
     stack.down()           # `down -v`
 
 compose.checks.yml, beside this file, is added on top of the unchanged docker-compose.yml: it only
 publishes PostgreSQL on 127.0.0.1:database_port, so the checks can read the database (ticks, the audit).
 """
+import secrets
 import subprocess
 import sys
 import time
@@ -29,13 +30,15 @@ class Stack:
         self.engine = engine
         self.port = port
         self.database_port = database_port
+        self.token = secrets.token_hex(32)  # docker-compose.yml requires GREENROW_API_TOKEN
 
     # --- compose ------------------------------------------------------------------------------------
     def compose(self, *args, timeout=COMPOSE_TIMEOUT_S):
         command = [sys.executable, "-m", "podman_compose"]
         for path in COMPOSE_FILES:
             command += ["-f", str(path)]
-        env = dict(self.engine.env, PORT=str(self.port), GREENROW_CHECKS_PG_PORT=str(self.database_port))
+        env = dict(self.engine.env, PORT=str(self.port), GREENROW_CHECKS_PG_PORT=str(self.database_port),
+                   GREENROW_API_TOKEN=self.token)
         result = subprocess.run([*command, *args], env=env, text=True, capture_output=True, timeout=timeout,
                                 cwd=REPO)
         if result.returncode != 0:

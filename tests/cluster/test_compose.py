@@ -99,7 +99,9 @@ def test_the_app_replicas_are_the_image_with_the_native_instances_environment(co
         app = services[name]
         assert app["build"] == "." and app["image"] == "greenrow:latest"
         assert not {"command", "entrypoint", "user"} & set(app), f"{name} must run the image's CMD as its USER"
-        assert set(app["environment"]) == set(APP_ENV)
+        # The native instances' environment names, and the API token: required, since nginx publishes the API.
+        assert set(app["environment"]) == set(APP_ENV) | {"GREENROW_API_TOKEN"}
+        assert app["environment"]["GREENROW_API_TOKEN"].startswith("${GREENROW_API_TOKEN:?")
         assert app["environment"]["WORKERS"] == "2"
         assert app["depends_on"]["postgres"]["condition"] == "service_healthy"
         # Longer than gunicorn's graceful_timeout (30 s): a stopping node hands its leases back itself.

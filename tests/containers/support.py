@@ -21,6 +21,7 @@ class StackClient(HttpClient):
         HttpClient.__init__(self)
         self.stack = stack
         self.db = Db(stack.database_url)
+        self.http.headers["Authorization"] = f"Bearer {stack.token}"
 
     def url(self, path):
         return self.stack.url(path)

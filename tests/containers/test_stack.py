@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import time
 
+import requests
+
 from chaos.faults import Fault
 from deploy.containers import standins
 from deploy.containers.stack import REPO
@@ -42,7 +44,9 @@ def test_the_image_runs_gunicorn_as_pid_1_as_a_non_root_user_without_build_tools
 
 
 def test_readyz_answers_through_nginx_and_six_nodes_hold_the_shards(client):
-    assert client.get("/readyz").status_code == 200
+    assert requests.get(client.url("/readyz"), timeout=10).status_code == 200  # probes need no token
+    refused = requests.get(client.url("/runs"), timeout=10)  # docker-compose.yml requires GREENROW_API_TOKEN
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized", refused.text
     nodes = client.wait_balanced()
     assert len(nodes) == NODES
     by_host = {}

@@ -49,7 +49,8 @@ class FaultScenario:
         self.run = self.start_run(**self.params)
         span = (self.run["first_row_id"], self.run["last_row_id"])
         self.history = History(self.client.url(""), LedgerBits(self.ledger["first_row_id"], LEDGER_ROWS),
-                               lambda: span, seed=self.run["id"], clients=CLIENTS, ops_per_s=OPS_PER_S).start()
+                               lambda: span, seed=self.run["id"], clients=CLIENTS, ops_per_s=OPS_PER_S,
+                               headers=self.client.auth_headers()).start()
         return self
 
     @property

@@ -19,6 +19,11 @@ class HttpClient:
         kwargs.setdefault("timeout", 30)
         return self.http.post(self.url(path), json=json, **kwargs)
 
+    def auth_headers(self):
+        """The Authorization header this client sends (a token-protected service), for other clients to send."""
+        token = self.http.headers.get("Authorization")
+        return {"Authorization": token} if token else {}
+
     def json(self, path):
         response = self.get(path)
         assert response.status_code == 200, (path, response.status_code, response.text)

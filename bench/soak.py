@@ -327,7 +327,8 @@ def main(argv=None):
     workdir.mkdir(parents=True, exist_ok=True)
     with BenchPostgres() as pg:
         pg.recreate_database("soak")
-        env = {"GREENROW_API_TOKEN": API_TOKEN, "GREENROW_METRICS_TOKEN": METRICS_TOKEN}
+        env = {"GREENROW_API_TOKEN": API_TOKEN, "GREENROW_METRICS_TOKEN": METRICS_TOKEN,
+               "GREENROW_FAULT_INJECTION": "0"}  # as deployed: a crash message is bad input
         cluster = Cluster(pg.url("soak"), workdir, env=env)
         cluster.http.headers.update(auth())
         try:

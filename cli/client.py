@@ -4,6 +4,7 @@ ServiceError is an answer with the API's one error shape (or any other 4xx/5xx);
 answer at all (nothing listens, the name does not resolve, the connection broke or timed out).
 Their str() is one line, which is what the command line prints.
 """
+import contextlib
 import json
 import socket
 import time
@@ -84,10 +85,29 @@ class Client:
 
     def request(self, method, path, body, query):
         """The JSON body of a 2xx answer, or ServiceError / Unreachable."""
+        with self._open(method, path, body, query, "application/json") as (response, url):
+            return _json_answer(response, url)
+
+    def events(self, path):
+        """(name, data) of a Server-Sent Events stream, as they come, until the service ends it."""
+        with self._open("GET", path, None, {}, "text/event-stream") as (response, _):
+            name, data = None, []
+            for raw in response:
+                line = raw.decode("utf-8").rstrip("\r\n")
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    data.append(line[6:])
+                elif not line and data:
+                    yield name, json.loads("".join(data))
+                    name, data = None, []
+
+    @contextlib.contextmanager
+    def _open(self, method, path, body, query, accept):
         query = {name: value for name, value in query.items() if value is not None}
         url = self.base_url + path + ("?" + urllib.parse.urlencode(query) if query else "")
         data = None if body is None else json.dumps(body).encode()
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         if data is not None:
@@ -95,7 +115,7 @@ class Client:
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return _json_answer(response, url)
+                yield response, url
         except urllib.error.HTTPError as answer:
             raise _service_error(answer) from None
         except urllib.error.URLError as exc:

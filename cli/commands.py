@@ -115,6 +115,18 @@ def row_send(ctx, args):
     return 0
 
 
+def row_watch(ctx, args):
+    """The row's events as they come (GET /rows/<id>/events), until the service ends the stream, --count
+    events were printed, or Ctrl-C."""
+    printed = 0
+    for name, event in ctx.client.events(f"/rows/{args.row_id}/events"):
+        ctx.emit({"event": name, **event}, (), lambda _: output.event_text(name, event))
+        printed += 1
+        if name == "end" or (args.count and printed >= args.count):
+            break
+    return 0
+
+
 def message_body(fields):
     """The NAME=VALUE pairs of `row send` as a dict; a name given twice is refused."""
     body = {}

@@ -82,7 +82,7 @@ def build_parser():
     stop.set_defaults(command=commands.run_stop)
 
     rows = groups.add_parser("row", help="read a row, send its server a message").add_subparsers(
-        title="row commands", metavar="{get,send}", required=True)
+        title="row commands", metavar="{get,send,watch}", required=True)
     get = rows.add_parser("get", parents=[common], help="one row: value, status, node, inbox ...")
     get.add_argument("row_id", metavar="ROW_ID", type=int)
     _field_option(get)
@@ -100,6 +100,13 @@ def build_parser():
     send.add_argument("--timeout-ms", type=int, metavar="N", help="with --wait: wait at most N ms (default 5000)")
     _field_option(send)
     send.set_defaults(command=commands.row_send)
+
+    watch = rows.add_parser("watch", parents=[common], help="the row's live events: ticks, messages, crashes",
+                            description="Prints the row, then each change and each message its server handles, "
+                                        "from GET /rows/<id>/events, until Ctrl-C (or the service ends the stream).")
+    watch.add_argument("row_id", metavar="ROW_ID", type=int)
+    watch.add_argument("--count", type=int, default=0, metavar="N", help="stop after N events")
+    watch.set_defaults(command=commands.row_watch)
 
     node_list = groups.add_parser("nodes", parents=[common], help="the cluster's live nodes")
     node_list.set_defaults(command=commands.nodes)

@@ -2,6 +2,7 @@
 lists and aligned tables. --field NAME prints only that field (for shell variables)."""
 import json
 import sys
+import time
 
 
 class FieldMissing(Exception):
@@ -81,3 +82,17 @@ def runs_text(runs):
 
 def nodes_text(nodes):
     return table(NODE_COLUMNS, nodes) if nodes else "no live node"
+
+
+def event_text(name, event):
+    """One line for one event of a row's stream (./greenrow row watch)."""
+    when = time.strftime("%H:%M:%S")
+    if name == "row":
+        where = f"on node {event['node']}" if event.get("node") else "no live server"
+        return (f"{when} row {event['id']}: value {event['value']:,}, {event['status']}, {where}, "
+                f"inbox {event['inbox']}, restarts {event['restarts']}, ticks {event['ticks']:,}")
+    if name == "message":
+        return f"{when} message {event['message']} (id {event['message_id']}) handled: value {event['value']:,}"
+    if name == "crash":
+        return f"{when} crash: {event['error']} ({event['outcome']})"
+    return f"{when} {name}: {event.get('reason') or event.get('message') or ''}"

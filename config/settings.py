@@ -70,6 +70,7 @@ class Settings:
     api_tokens: tuple = ()
     metrics_tokens: tuple = ()
     log_format: str = "text"
+    max_event_streams: int = 64
 
     @classmethod
     def from_env(cls, env=None):
@@ -104,6 +105,7 @@ class Settings:
             api_tokens=_tokens(env, "GREENROW_API_TOKEN"),
             metrics_tokens=_tokens(env, "GREENROW_METRICS_TOKEN"),
             log_format=log_format,
+            max_event_streams=_int(env, "GREENROW_MAX_EVENT_STREAMS", 64, 0, 10000),
         )
 
     def exposure_warning(self):

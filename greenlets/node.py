@@ -27,6 +27,7 @@ from greenlets.ownership.leases import LeaseKeeper
 from greenlets.ownership.listener import Listener
 from greenlets.ownership.routing import Router
 from greenlets.rows.inbox import reply_type
+from greenlets.rows.events import RowEvents
 from greenlets.rows.monitor import Monitor
 from greenlets.rows.registry import Registry
 from greenlets.rows.server import stop_all
@@ -66,6 +67,7 @@ class Node:
         self.database = DatabaseHealth(self.telemetry)
         self.registry = Registry(self)
         self.router = Router(self)
+        self.row_events = RowEvents(self, settings.max_event_streams)
         self.monitors = {}
         self.running = False
         self.stopping = False
@@ -153,6 +155,7 @@ class Node:
         if self.draining:
             return
         self.draining = True
+        self.row_events.close_all()
         deadline = time.monotonic() + DRAIN_CALLS_S
         while len(self.calls) and time.monotonic() < deadline:  # (a call whose message is being committed too)
             gevent.sleep(0.05)
@@ -467,10 +470,10 @@ class Node:
                 "request": self.telemetry.http_in_flight,
                 "restart": self.supervisor.restarts_waiting() if self.supervisor is not None else 0}
 
-    def cluster_stats(self):
+    def cluster_stats(self, histograms=False):
         """GET /stats: every live node's figures (from their rows, this node's own fresh) and the totals."""
         rows = self._fetch("node_stats", {"ttl_ms": self.settings.lease_ttl_ms})
-        return stats.cluster(self, rows)
+        return stats.cluster(self, rows, histograms)
 
     def prometheus_exposition(self):
         """GET /metrics: this node's figures published now, then every worker's of the instance read."""

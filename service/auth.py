@@ -3,7 +3,9 @@
     GREENROW_API_TOKEN      comma-separated tokens; each opens every endpoint. Unset: the API is open.
     GREENROW_METRICS_TOKEN  comma-separated tokens that open GET /metrics only (for a scraper).
 
-/healthz and /readyz stay open (load balancers and orchestrators probe them without credentials).
+/healthz and /readyz stay open (load balancers and orchestrators probe them without credentials), and
+so do the dashboard's page and files (/dashboard, /dashboard/...), which hold no data: the page asks
+its user for a token and reads the protected endpoints with it.
 Several tokens let an operator rotate one without downtime: add the new one, move the clients, drop
 the old one. A presented token is compared with every allowed one in constant time.
 """
@@ -13,7 +15,8 @@ from flask import request
 
 from service.errors import ApiError
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/dashboard"})
+OPEN_PREFIX = "/dashboard/"
 METRICS_PATH = "/metrics"
 _CHALLENGE = 'Bearer realm="greenrow"'
 
@@ -24,7 +27,7 @@ def init_app(app, settings):
 
     @app.before_request
     def require_a_token():
-        if request.path in OPEN_PATHS:
+        if request.path in OPEN_PATHS or request.path.startswith(OPEN_PREFIX):
             return
         allowed = metrics_tokens if request.path == METRICS_PATH else api_tokens
         if allowed:

@@ -8,7 +8,7 @@ import re
 
 from greenlets.rows.inbox import reply_type
 from greenlets.telemetry.recorder import COUNTERS
-from service.auth import OPEN_PATHS
+from service.auth import OPEN_PATHS, OPEN_PREFIX
 from service.validation import MAX_ID, MESSAGE_FIELDS, QUERY_PARAMS, RUN_FIELDS, Flag
 
 # Every error code the API answers, with its status.
@@ -33,6 +33,7 @@ ERROR_CODES = {
     "run_too_large": (422, "the run alone asks for more rows or ticks per second than the cluster's limits"),
     "limit_reached": (429, "with the running runs, the new run would pass a cluster limit (see Retry-After)"),
     "inbox_full": (429, "the row's inbox holds GREENROW_INBOX_MAX messages; nothing was stored (see Retry-After)"),
+    "too_many_streams": (429, "this node serves GREENROW_MAX_EVENT_STREAMS event streams already (see Retry-After)"),
     "internal_error": (500, "an unexpected error; the server log has the details"),
     "unavailable": (503, "the node is not ready or the database cannot be reached; retry later"),
     "timeout": (504, "no reply in timeout_ms; the message stays queued and will be applied"),
@@ -280,6 +281,50 @@ _PATHS = {
             },
         },
     },
+    "/rows/{row_id}/events": {
+        "get": {
+            "operationId": "row_events", "tags": ["rows"],
+            "summary": "A row's life as Server-Sent Events, from whichever node owns it (curl -N)",
+            "description": (
+                "A text/event-stream of named events, each `data:` a JSON object: `row` (the row as GET "
+                "/rows/{row_id} shows it: at once, then whenever it changes, read about once a second), "
+                "`message` (a message its server handled: `message` type, `message_id`, `value` after it, "
+                "`node`), `crash` (its server crashed: `error`, `outcome` restarting or failed), `error` "
+                "(the database is unavailable for now; the stream goes on) and `end` (the node is stopping "
+                "or the row is gone; reconnect to go on). A comment every 15 s keeps quiet streams open. "
+                "Each node serves at most GREENROW_MAX_EVENT_STREAMS streams (429 too_many_streams past it). "
+                "The Greenrow-Node header names the node serving the stream."),
+            "parameters": [_path_id("row_id", "row")],
+            "responses": {
+                "200": {"description": "the stream, until the client closes it or the node stops",
+                        "headers": {"Greenrow-Node": {"description": "the node serving the stream",
+                                                      "schema": {"type": "string"}}},
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                **_errors(404, 429, 503),
+            },
+        },
+    },
+    "/dashboard": {
+        "get": {
+            "operationId": "dashboard", "tags": ["telemetry"],
+            "summary": "The live dashboard (an HTML page; no token needed for the page itself)",
+            "description": "The page asks for a token when the API needs one and reads /stats?histograms=1, "
+                           "/runs and /rows/{row_id}/events with it. Its script, style and vendored uPlot are "
+                           "served under /dashboard/.",
+            "responses": {"200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}},
+                          **_errors()},
+        },
+    },
+    "/dashboard/{name}": {
+        "get": {
+            "operationId": "dashboard_file", "tags": ["telemetry"],
+            "summary": "A file of the dashboard: dashboard.js, dashboard.css, vendor/uplot/...",
+            "parameters": [{"name": "name", "in": "path", "required": True, "description": "the file's path",
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "the file", "content": {"*/*": {"schema": {"type": "string"}}}},
+                          **_errors(404)},
+        },
+    },
     "/healthz": {
         "get": {
             "operationId": "healthz", "tags": ["health"], "summary": "The process answers",
@@ -371,11 +416,21 @@ _TELEMETRY_SCHEMAS = {
            for name, what in _HISTOGRAM_FIELDS.items()},
         "http_requests": {"type": "array", "items": _ref("schemas", "HttpRequestStats")},
     }, description="the live nodes' figures added up (a node that left takes its counters with it)"),
+    "HistogramBuckets": _object({
+        "buckets": {"type": "array", "description": "[upper bound in ms, count] in order; a null bound is above "
+                    "every bound. Two answers apart in time give what was recorded between them.",
+                    "items": {"type": "array", "prefixItems": [{"type": ["number", "null"]}, _COUNT],
+                              "minItems": 2, "maxItems": 2}},
+        "sum": {"type": "number"}, "max": {"type": "number"},
+    }, description="a histogram's bucket counts since the nodes started, every live node's together"),
     "Stats": _object({
         "node": {"type": "string", "description": "the node that answered"},
         "cluster": _ref("schemas", "ClusterStats"),
         "nodes": {"type": "array", "items": _ref("schemas", "NodeStats")},
-    }),
+        "histograms": _object({"tick_lateness": _ref("schemas", "HistogramBuckets"),
+                               "http_requests": _ref("schemas", "HistogramBuckets")},
+                              description="with ?histograms=true only"),
+    }, required=["node", "cluster", "nodes"]),
 }
 _TELEMETRY_PATHS = {
     "/metrics": {
@@ -396,6 +451,8 @@ _TELEMETRY_PATHS = {
         "get": {
             "operationId": "stats", "tags": ["telemetry"],
             "summary": "Every live node's figures and the cluster's totals, as JSON",
+            "parameters": [_query_parameter("histograms", "also the cluster's bucket counts of tick lateness and of "
+                                            "HTTP request durations, for recent percentiles (the dashboard)")],
             "responses": {"200": _ok("the cluster's telemetry", _ref("schemas", "Stats")), **_errors(503)},
         },
     },
@@ -411,7 +468,7 @@ def _secured(paths):
     probes, which are open."""
     for path, operations in paths.items():
         for operation in operations.values():
-            if path in OPEN_PATHS:
+            if path in OPEN_PATHS or path.startswith(OPEN_PREFIX):
                 operation["security"] = []
             else:
                 operation["responses"]["401"] = _ref("responses", "401")

@@ -3,6 +3,7 @@ from flask import Blueprint, Response
 
 from greenlets.telemetry.prometheus import CONTENT_TYPE
 from service.context import current_node
+from service.validation import query_param, takes_query
 
 bp = Blueprint("telemetry", __name__)
 
@@ -14,5 +15,6 @@ def metrics():
 
 
 @bp.get("/stats")
+@takes_query("histograms")
 def stats():
-    return current_node().cluster_stats()
+    return current_node().cluster_stats(histograms=bool(query_param("histograms")))

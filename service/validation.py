@@ -105,6 +105,7 @@ QUERY_PARAMS = {
     "limit": Int(1, 1000, 20),
     "wait": Flag(False),
     "timeout_ms": Int(1, 60_000, 5000),
+    "histograms": Flag(False),
 }
 
 

@@ -7,6 +7,8 @@
 | {"k": "row", "to": owner, "row": id, "token": t} | a node asked GET /rows/<id> for a row another node owns (the row read sends it, in SQL) | the owner: its view of the row |
 | {"k": "run", "run": id}                   | the node that created a run     | every node: start its monitor |
 | {"k": "run_stop", "run": id}              | the node that stopped a run     | every node: stop its monitor |
+| {"k": "watch", "row": id, "from": node}   | a node serving a row's event stream (GET /rows/<id>/events), every few s | the row's owner: forward its events |
+| {"k": "row_event", "to": node, "row": id, "event": {...}} | the owner of a watched row, as its server handles a message or crashes | the stream's node |
 
 A lost notification delays, never loses: messages stay in the inbox and every node re-reads its
 inboxes and the running runs every few seconds and after each reconnect.
@@ -37,6 +39,17 @@ class Router:
         else:
             with self._node.pool.statement() as own:
                 own.execute(notify_sql(), (CHANNEL, encode(payload)))
+
+    def send_quietly(self, payload):
+        """Notify every node from a greenlet of its own, for what may be lost (a row's live events): the
+        caller does not wait for a connection, and a failure is counted, not raised."""
+        gevent.spawn(self._send_or_count, payload)
+
+    def _send_or_count(self, payload):
+        try:
+            self.send(payload)
+        except UNAVAILABLE as exc:
+            self._node.database.failed("row event", exc)
 
     def wake_params(self, row_id):
         """Parameters of a statement that wakes a row's owner itself (insert_message): its channel and payload."""
@@ -82,6 +95,12 @@ class Router:
                 gevent.spawn(self._answer_row, int(payload["row"]), payload["token"])
         elif kind == "run":
             gevent.spawn(node.ensure_monitors)
+        elif kind == "watch":
+            if payload.get("from") != node.id:
+                node.row_events.forward_to(int(payload["row"]), payload["from"])
+        elif kind == "row_event":
+            if payload.get("to") == node.id:
+                node.row_events.deliver(int(payload["row"]), payload["event"])
         elif kind == "run_stop":
             monitor = node.monitors.get(int(payload["run"]))
             if monitor is not None:

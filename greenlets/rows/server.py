@@ -338,6 +338,10 @@ class RowServer(Greenlet):
             self.row_value = row["value"]
             self.paused = row["paused"]
             self.node.telemetry.message(applied.type, "applied")
+            if self.node.row_events.watched(self.row_id):
+                self.node.row_events.publish(self.row_id, {
+                    "type": "message", "message": applied.type, "message_id": applied.message_id,
+                    "value": row["value"], "paused": row["paused"], "state": row["state"]})
             if applied.reply_to:
                 self.node.router.reply(applied.reply_to, reply_for(applied, self.node.id))
             if applied.type == "crash":

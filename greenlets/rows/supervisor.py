@@ -17,6 +17,7 @@ from gevent.pool import Group
 
 from greenlets.db.pool import UNAVAILABLE
 from greenlets.rows.crashes import CrashLog
+from greenlets.telemetry.hub_watch import describe
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,8 @@ class RowSupervisor:
         if len(recent) > self._max_restarts:
             self._fail(server, len(recent))
             return
-        self._crashes.log(logging.WARNING, "greenrow.row.restart", server,
-                          f"restart={len(recent)}/{self._max_restarts} within={self._max_seconds}s")
+        self._report(logging.WARNING, "greenrow.row.restart", server,
+                     f"restart={len(recent)}/{self._max_restarts} within={self._max_seconds}s")
         backoff = self._backoff_s * 2 ** (len(recent) - 1)
         self._restarts.add(gevent.spawn_later(backoff, self._restart, server))
 
@@ -101,9 +102,17 @@ class RowSupervisor:
         self._recent.pop(server.row_id, None)
         self._restarting.discard(server.row_id)
         self._node.telemetry.bump("rows_failed")
-        self._crashes.log(logging.ERROR, "greenrow.row.failed", server, f"crashes={crashes} within={self._max_seconds}s")
+        self._report(logging.ERROR, "greenrow.row.failed", server, f"crashes={crashes} within={self._max_seconds}s")
         if server.launched:
             self._node.release_slot(server.run_info.id, server.row_id)
+
+    def _report(self, level, event, server, details):
+        """The crash in the log, and to whoever watches the row (GET /rows/<id>/events)."""
+        self._crashes.log(level, event, server, details)
+        if self._node.row_events.watched(server.row_id):
+            self._node.row_events.publish(server.row_id, {
+                "type": "crash", "outcome": "failed" if level >= logging.ERROR else "restarting",
+                "error": describe(server.exception), "details": details})
 
     def _restart(self, server):
         if self._node.stopping:

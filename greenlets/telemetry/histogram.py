@@ -62,6 +62,20 @@ class Histogram:
         return new, added_sum
 
 
+def merged_buckets(raws):
+    """Several histograms' raw() added up: {"buckets": [[upper bound, count], ...] in order (null bound
+    last: above every bound), "sum", "max"}. A reader that keeps two of these apart in time gets the
+    distribution of what was recorded between them (the dashboard's recent p50/p99) by subtracting counts."""
+    counts, total_sum, top = {}, 0.0, 0.0
+    for raw in raws:
+        for bound, count in raw["buckets"]:
+            counts[bound] = counts.get(bound, 0) + count
+        total_sum += raw["sum"]
+        top = max(top, raw["max"])
+    ordered = sorted(counts.items(), key=lambda pair: float("inf") if pair[0] is None else pair[0])
+    return {"buckets": [[bound, count] for bound, count in ordered], "sum": round(total_sum, 3), "max": round(top, 3)}
+
+
 def merged_summary(raws):
     """count, mean, p50, p99 and max of several histograms' raw() together (rounded to 0.001; the keys
     say _ms, as they always have, also for the one histogram of row counts)."""

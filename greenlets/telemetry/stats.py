@@ -11,7 +11,7 @@ import time
 from datetime import datetime, timezone
 
 from greenlets.memory import rss_bytes
-from greenlets.telemetry.histogram import merged_summary
+from greenlets.telemetry.histogram import merged_buckets, merged_summary
 
 # Figures summed over the nodes for the cluster's totals.
 _SUMMED = ("row_servers", "pending_calls", "shards_held", "inbox_messages", "rss_bytes", "cpu_s")
@@ -51,9 +51,11 @@ def _figures_and_raw(node):
     return figures, raw
 
 
-def cluster(answering_node, rows):
+def cluster(answering_node, rows, histograms=False):
     """/stats: ``rows`` are the live nodes' rows (id, host, pid, started_at, heartbeat_age_s, shards,
-    stats_age_s, stats); the answering node's own figures replace what its row says."""
+    stats_age_s, stats); the answering node's own figures replace what its row says. With
+    ``histograms``, also the cluster's bucket counts of tick lateness and of HTTP request durations
+    (every route together), for readers that compute recent percentiles (the dashboard)."""
     own = stored(answering_node)
     nodes, raws = [], []
     if not any(row["id"] == answering_node.id for row in rows):  # its heartbeat is late: it still answers for itself
@@ -73,7 +75,12 @@ def cluster(answering_node, rows):
         nodes.append(figures)
         if entry:
             raws.append(entry["raw"])
-    return {"node": answering_node.id, "cluster": _totals(nodes, raws), "nodes": nodes}
+    answer = {"node": answering_node.id, "cluster": _totals(nodes, raws), "nodes": nodes}
+    if histograms:
+        answer["histograms"] = {
+            "tick_lateness": merged_buckets([raw["tick_lateness"] for raw in raws if "tick_lateness" in raw]),
+            "http_requests": merged_buckets([entry[3] for raw in raws for entry in raw.get("http", [])])}
+    return answer
 
 
 def _totals(nodes, raws):

@@ -107,6 +107,20 @@ def test_row_get_and_send_casts_and_calls(url, stopped_run):
     assert (answer["id"], answer["run_id"], answer["value"]) == (row_id, stopped_run["id"], 7)
 
 
+def test_row_watch_prints_the_row_counting_down_then_each_change(url):
+    run_id = int(cli(url, "run", "start", "--rows", 1, "--start-value", 100_000, "--tick-ms", 200, "--field", "id").stdout)
+    row_id = cli(url, "run", "show", run_id, "--json").json_lines()[0]["first_row_id"]
+
+    events = cli(url, "--json", "row", "watch", row_id, "--count", 3).json_lines()
+    assert [event["event"] for event in events] == ["row", "row", "row"]
+    values = [event["value"] for event in events]
+    assert values == sorted(values, reverse=True) and values[0] > values[-1], values  # a tick between each
+    lines = cli(url, "row", "watch", row_id, "--count", 2).lines
+    assert len(lines) == 2 and all(re.match(rf"\d\d:\d\d:\d\d row {row_id}: value [\d,]+, running, on node ", line)
+                                   for line in lines), lines
+    cli(url, "run", "stop", run_id)
+
+
 def test_nodes_and_top_show_the_live_node(url, api):
     node_id = api.json("/healthz")["node"]
 

@@ -14,8 +14,9 @@ from tests.support.command_line import run_example
 from tests.support.wait import wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-ORDER = ["healthz.sh", "readyz.sh", "openapi.sh", "nodes.sh", "metrics.sh", "stats.sh", "create-run.sh", "list-runs.sh",
-         "get-run.sh", "get-row.sh", "cast-message.sh", "call-message.sh", "every-message-type.sh", "stop-run.sh"]
+ORDER = ["healthz.sh", "readyz.sh", "openapi.sh", "nodes.sh", "metrics.sh", "stats.sh", "dashboard.sh", "create-run.sh",
+         "list-runs.sh", "get-run.sh", "get-row.sh", "row-events.sh", "cast-message.sh", "call-message.sh",
+         "every-message-type.sh", "stop-run.sh"]
 ENDPOINT = re.compile(r"^# (GET|POST|PUT|PATCH|DELETE) (/[^\s?:]*)\S*:", re.MULTILINE)  # the path, without a query
 
 
@@ -57,6 +58,7 @@ def test_the_examples_run_as_they_are_against_the_service(api):
     assert [node["id"] for node in answer(url, "nodes.sh")["nodes"]] == [node_id]
     assert example(url, "metrics.sh").strip()
     assert answer(url, "stats.sh")["node"] == node_id
+    assert "<title>greenrow dashboard</title>" in example(url, "dashboard.sh")
     no_run_yet = example(url, "get-row.sh", ok=False)
     assert (no_run_yet.returncode, no_run_yet.stdout) == (1, "")
     assert no_run_yet.stderr == "no run yet: examples/create-run.sh starts one\n"
@@ -69,6 +71,9 @@ def test_the_examples_run_as_they_are_against_the_service(api):
     ticking = wait_until(lambda: (row := answer(url, "get-row.sh"))["value"] < 120 and row, 15,
                          message="the demo run's first row never ticked")
     assert (ticking["id"], ticking["status"]) == (row_id, "running")
+    events = run_example(url, "row-events.sh", env={"SECONDS_TO_WATCH": "3"})
+    assert events.returncode == 0 and events.stdout.startswith("event: row\ndata: {") and \
+        events.stdout.count("event: row") >= 2, events  # the row, then a tick later
 
     assert set(answer(url, "cast-message.sh")) == {"message_id"}
     called = answer(url, "call-message.sh")

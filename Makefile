@@ -16,9 +16,11 @@ cluster: $(VENV)/.runtime
 
 # Two test processes (pytest-xdist), each test module kept in one: the suite waits on real processes
 # far more than it computes, and runs in about half the time.
-# promtool and prometheus (Debian's prometheus package) lint /metrics and scrape a cluster in the tests.
+# promtool and prometheus (Debian's prometheus package) lint /metrics and scrape a cluster in the tests;
+# chromium and chromedriver (Debian's chromium, chromium-driver) load the dashboard in a real browser.
 test: $(VENV)/.dev
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { echo "make test needs Debian's prometheus package (promtool, prometheus): apt-get install prometheus"; exit 2; }
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { echo "make test needs Debian's chromium and chromium-driver packages (the dashboard's browser test): apt-get install chromium chromium-driver"; exit 2; }
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests --ignore=tests/containers
 
 venv: $(VENV)/.dev

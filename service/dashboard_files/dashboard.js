@@ -112,7 +112,8 @@ function makeCharts() {
 
 function chartWidth() {
   const width = document.getElementById("charts").clientWidth || 900;
-  return Math.max(280, Math.floor(width / (width > 1100 ? 3 : width > 700 ? 2 : 1)) - 16);
+  const perRow = width > 1100 ? 3 : width > 700 ? 2 : 1;
+  return Math.max(280, Math.floor((width - 8 * (perRow - 1)) / perRow) - 12);  // the gaps, a box's padding and border
 }
 
 function pushPoint(id, t, values) {

@@ -67,6 +67,11 @@ profile: $(VENV)/.dev
 	$(BIN)/pip install --quiet -r bench/requirements.txt
 	$(BIN)/python bench/profile_run.py
 
+# The dashboard's cost on the service (not part of `make test`): bench/dashboard_cost.py, DASHBOARD_ROUNDS (2) rounds.
+.PHONY: dashboard-cost
+dashboard-cost: $(VENV)/.dev
+	$(BIN)/python bench/dashboard_cost.py $(or $(DASHBOARD_ROUNDS),2)
+
 # `make soak` (not part of `make test`): minutes of mixed API traffic through nginx in front of 2 instances x
 # 2 workers, then the verdict (no 5xx but 503, every answer as expected, worker memory back). Knobs:
 # SOAK_DURATION_S (600), SOAK_RATE (150 requests/s), SOAK_SEED. Report: bench/results/soak-<date>.md.

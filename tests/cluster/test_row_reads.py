@@ -1,7 +1,10 @@
 """GET /rows/<id> answers from every node with the owning node's live state."""
+import time
+
 import requests
 
 from tests.support.cluster import lease_owners
+from tests.support.events import EventStream
 from tests.support.service import start_run
 from tests.support.wait import wait_until
 
@@ -36,3 +39,18 @@ def test_every_node_answers_a_row_read_with_the_owners_live_state(make_cluster, 
                 assert row["node"] == owners[shard], (row, owners[shard])
 
     assert lease_owners(db) == owners  # nothing moved while we read
+
+
+def test_a_rows_event_stream_comes_through_nginx_as_it_happens(make_cluster):
+    cluster = make_cluster(instances=2, workers=2)
+    run = start_run(cluster, rows=1, start_value=100_000, tick_ms=300)
+    stream = EventStream(cluster, run["first_row_id"])
+    try:
+        assert stream.status_code == 200 and stream.headers["Content-Type"].startswith("text/event-stream")
+        # Each event as it happens (the service also tells nginx not to buffer: X-Accel-Buffering: no).
+        began = time.monotonic()
+        _, first = stream.wait_for(lambda name, data: name == "row", 10, "the first row event")
+        stream.wait_for(lambda name, data: name == "row" and data["value"] < first["value"], 10, "a tick later")
+        assert time.monotonic() - began < 5
+    finally:
+        stream.close()

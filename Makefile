@@ -56,7 +56,8 @@ clean:
 	rm -rf $(VENV) var/test-* var/chaos
 
 # `make bench` (not part of `make test`): greenrow vs the asyncio peer and the Elixir reference, see bench/README.md.
-# Knobs: BENCH_RUNS=3, BENCH_SCALE=0 (skip the 100k-row scale run), BENCH_QUICK=1 (2,000 rows, 1 run, no scale).
+# Knobs: BENCH_RUNS=3, BENCH_SCALE=0 (skip the 100k-row scale run), BENCH_DASHBOARD=0 (skip what watching costs),
+# BENCH_QUICK=1 (2,000 rows, 1 run, no scale).
 .PHONY: bench profile
 bench: $(VENV)/.dev
 	$(BIN)/pip install --quiet -r bench/requirements.txt

@@ -119,29 +119,54 @@ class _Nothing:
         return None
 
 
-def main(argv):
-    rounds = int(argv[0]) if argv else 2
+def measure_costs(pg, rounds, log_path, say=print):
+    """{(scenario, watcher): [(worker CPU s, ticks, seconds), ...]} over ``rounds`` alternated rounds, on a
+    fresh database of the bench's PostgreSQL."""
     figures = {(scenario, watcher): [] for scenario in SCENARIOS for watcher in WATCHERS}
-    with BenchPostgres() as pg:
-        pg.recreate_database("dashboard_cost")
-        with GreenrowService(pg.url("dashboard_cost"), REPO / "var" / "bench-logs" / "dashboard-cost.log") as service:
-            service.wait_nodes()
-            _, slow = service.post("/runs", {"rows": 1, "start_value": 1_000_000, "tick_ms": 1000})
-            for number in range(rounds):
-                for scenario in SCENARIOS:
-                    for watcher in (WATCHERS if number % 2 == 0 else WATCHERS[::-1]):
-                        cpu, ticks, seconds = measure(service, scenario, watcher, slow["first_row_id"])
-                        figures[(scenario, watcher)].append((cpu, ticks, seconds))
-                        print(f"round {number + 1}: {scenario:5s} {watcher:9s} {seconds:5.1f} s, {ticks:,} ticks, "
-                              f"workers' CPU {cpu:5.2f} s ({cpu / ticks * 1e6:5.1f} µs/tick)", flush=True)
-    print(f"\nmedians over {rounds} rounds (workers' CPU during the run):")
-    print(f"{'scenario':9s} {'watcher':10s} {'µs/tick':>8s} {'CPU s/s':>8s} {'Δ CPU s/s vs nobody':>20s}")
+    pg.recreate_database("dashboard_cost")
+    with GreenrowService(pg.url("dashboard_cost"), log_path) as service:
+        service.wait_nodes()
+        _, slow = service.post("/runs", {"rows": 1, "start_value": 1_000_000, "tick_ms": 1000})
+        for number in range(rounds):
+            for scenario in SCENARIOS:
+                for watcher in (WATCHERS if number % 2 == 0 else WATCHERS[::-1]):
+                    cpu, ticks, seconds = measure(service, scenario, watcher, slow["first_row_id"])
+                    figures[(scenario, watcher)].append((cpu, ticks, seconds))
+                    say(f"round {number + 1}: {scenario:5s} {watcher:9s} {seconds:5.1f} s, {ticks:,} ticks, "
+                        f"workers' CPU {cpu:5.2f} s ({cpu / ticks * 1e6:5.1f} µs/tick)")
+    return figures
+
+
+def summary(figures):
+    """[(scenario, watcher, µs per tick, CPU s per s, difference with nobody)], medians over the rounds."""
+    rows = []
     for scenario in SCENARIOS:
         base = statistics.median(cpu / seconds for cpu, _, seconds in figures[(scenario, "nobody")])
         for watcher in WATCHERS:
             per_tick = statistics.median(cpu / ticks * 1e6 for cpu, ticks, _ in figures[(scenario, watcher)])
             per_s = statistics.median(cpu / seconds for cpu, _, seconds in figures[(scenario, watcher)])
-            print(f"{scenario:9s} {watcher:10s} {per_tick:8.1f} {per_s:8.3f} {per_s - base:+20.3f}")
+            rows.append((scenario, watcher, round(per_tick, 1), round(per_s, 3), round(per_s - base, 3)))
+    return rows
+
+
+def markdown(rows, rounds):
+    lines = ["## What watching costs (bench/dashboard_cost.py)", "",
+             f"The workers' CPU during a run with nobody watching, with `/metrics` scraped each second, and with "
+             f"the dashboard open in headless Chromium (its inspector streaming a row); medians of {rounds} "
+             "alternated round(s).", "",
+             "| scenario | watcher | worker CPU µs per tick | worker CPU s per s | difference with nobody (CPU s per s) |",
+             "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {s} | {w} | {t} | {p} | {d:+} |" for s, w, t, p, d in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv):
+    rounds = int(argv[0]) if argv else 2
+    with BenchPostgres() as pg:
+        figures = measure_costs(pg, rounds, REPO / "var" / "bench-logs" / "dashboard-cost.log",
+                                say=lambda line: print(line, flush=True))
+    print()
+    print(markdown(summary(figures), rounds))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 One bench PostgreSQL (bench/pg.py) for everything. Each run: greenrow's seed scenario through its
 HTTP API with the bounded HTTP load, the same without the load (the tick path's own CPU), the
 asyncio peer, the Elixir reference, then (unless
-BENCH_SCALE=0) greenrow at 100,000 rows / 100,000 concurrent and the batched-UPDATE ceiling.
+BENCH_SCALE=0) greenrow at 100,000 rows / 100,000 concurrent and the batched-UPDATE ceiling; after the
+runs (unless BENCH_DASHBOARD=0), what watching costs: bench/dashboard_cost.py, one round.
 Writes bench/results/<UTC stamp>.json, .md and charts, and copies them to bench/results/latest*.
 Everything it starts is stopped on exit, Ctrl-C or error. What each figure means: bench/README.md.
 
@@ -25,7 +26,7 @@ sys.path[0] = str(REPO)  # import bench.* as a package, never the repo's other t
 
 import psutil  # noqa: E402
 
-from bench import charts, report  # noqa: E402
+from bench import charts, dashboard_cost, report  # noqa: E402
 from bench.pg import BenchPostgres  # noqa: E402
 from bench.phase_greenrow import ideal_makespan_s, run_greenrow  # noqa: E402
 from bench.phase_peers import run_ceiling, run_elixir, run_peer  # noqa: E402
@@ -65,6 +66,7 @@ def config():
         "rows": QUICK_ROWS if quick else SEED_ROWS,
         "concurrency": SEED_CONCURRENCY,
         "load": QUICK_LOAD if quick else LOAD,
+        "dashboard": False if quick else _env_int("BENCH_DASHBOARD", 1, 0, 1) == 1,
     }
 
 
@@ -133,13 +135,16 @@ def main():
           f"logs in {log_dir.relative_to(REPO)}", flush=True)
     runs, notes, elixir_state = [], [], {"available": True, "reason": None}
     pg = BenchPostgres()
-    pg_version, interrupted = None, False
+    pg_version, interrupted, watching = None, False, None
     try:
         pg.start()
         pg_version = pg.admin("SHOW server_version")[0][0]
         for number in range(1, cfg["runs"] + 1):
             print(f"run {number}/{cfg['runs']}", flush=True)
             runs.append(one_run(number, cfg, pg, log_dir, elixir_state))
+        if cfg["dashboard"]:
+            print("what watching costs (the dashboard, /metrics)", flush=True)
+            watching = _watching_cost(pg, log_dir)
     except KeyboardInterrupt:
         interrupted = True
         notes.append(f"interrupted: {len(runs)} of {cfg['runs']} runs finished; the report holds those only")
@@ -150,9 +155,24 @@ def main():
         return 130 if interrupted else 1
     notes += _notes(runs, elixir_state)
     path = write_outputs(stamp, cfg, runs, notes, pg_version)
+    if watching:
+        for report_path in (path, RESULTS / "latest.md"):
+            report_path.write_text(report_path.read_text() + "\n" + watching)
     print(f"report: {path.relative_to(REPO)} (and bench/results/latest.md)")
     failed = any(run[p].get("error") for run in runs for p in ("greenrow", "greenrow_quiet", "peer", "scale", "ceiling") if p in run)
     return 130 if interrupted else 1 if failed else 0
+
+
+def _watching_cost(pg, log_dir):
+    """bench/dashboard_cost.py's table (one round), or a line saying why it could not be measured."""
+    try:
+        figures = dashboard_cost.measure_costs(pg, 1, log_dir / "dashboard-cost.log",
+                                               say=lambda line: print(f"  {line}", flush=True))
+        return dashboard_cost.markdown(dashboard_cost.summary(figures), 1)
+    except Exception as exc:
+        with open(log_dir / "errors.log", "a") as log:
+            log.write(f"--- dashboard cost\n{traceback.format_exc()}\n")
+        return f"## What watching costs\n\nnot measured: {type(exc).__name__}: {exc}\n"
 
 
 def _notes(runs, elixir_state):

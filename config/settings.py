@@ -71,6 +71,7 @@ class Settings:
     metrics_tokens: tuple = ()
     log_format: str = "text"
     max_event_streams: int = 64
+    max_calls_in_flight: int = 1000
 
     @classmethod
     def from_env(cls, env=None):
@@ -106,6 +107,7 @@ class Settings:
             metrics_tokens=_tokens(env, "GREENROW_METRICS_TOKEN"),
             log_format=log_format,
             max_event_streams=_int(env, "GREENROW_MAX_EVENT_STREAMS", 64, 0, 10000),
+            max_calls_in_flight=_int(env, "GREENROW_MAX_CALLS_IN_FLIGHT", 1000, 0, 100_000),
         )
 
     def exposure_warning(self):

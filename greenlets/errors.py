@@ -27,6 +27,10 @@ class InboxFull(Exception):
     """The row's durable inbox holds its bound of messages; nothing was stored (HTTP 429)."""
 
 
+class CallsFull(Exception):
+    """This node already waits on GREENROW_MAX_CALLS_IN_FLIGHT calls; the message was not stored (HTTP 429)."""
+
+
 class RunRefused(Exception):
     """A new run does not fit the cluster's limits: now (HTTP 429, `ever_fits`), or ever (HTTP 422)."""
 

@@ -20,7 +20,7 @@ from greenlets.database_health import DatabaseHealth, one_line, public_reason
 from greenlets.db.migrate import migrate
 from greenlets.db.pool import UNAVAILABLE, Pool
 from greenlets.db.queries import run_query
-from greenlets.errors import InboxFull, RowNotFound, RuntimeUnavailable
+from greenlets.errors import CallsFull, InboxFull, RowNotFound, RuntimeUnavailable
 from greenlets.memory import release_free_memory
 from greenlets.ownership.calls import PendingCalls
 from greenlets.ownership.leases import LeaseKeeper
@@ -68,6 +68,7 @@ class Node:
         self.registry = Registry(self)
         self.router = Router(self)
         self.row_events = RowEvents(self, settings.max_event_streams)
+        self.calls_in_flight = 0  # calls (?wait=true) this node waits on: at most GREENROW_MAX_CALLS_IN_FLIGHT
         self.monitors = {}
         self.running = False
         self.stopping = False
@@ -420,8 +421,20 @@ class Node:
         return row_view(record, self.id if live else None)
 
     def send_message(self, row_id, message, wait, timeout_ms):
+        if not wait:
+            return self._send(row_id, message, None, timeout_ms)
+        if self.calls_in_flight >= self.settings.max_calls_in_flight:
+            raise CallsFull(f"this node already waits on {self.calls_in_flight} calls (GREENROW_MAX_CALLS_IN_FLIGHT); "
+                            "nothing was stored: call again later, or cast")
+        self.calls_in_flight += 1
+        try:
+            return self._send(row_id, message, self.calls.open(), timeout_ms)
+        finally:
+            self.calls_in_flight -= 1
+
+    def _send(self, row_id, message, token, timeout_ms):
+        """Commit a message (a call when it has a reply token) and, for a call, wait for its reply."""
         body = {key: value for key, value in message.items() if key != "type"}
-        token = self.calls.open() if wait else None
         try:
             message_id, owner = self._commit_message(row_id, message["type"], body, token)
         except BaseException:
@@ -430,7 +443,7 @@ class Node:
         self.telemetry.message(message["type"], "accepted")
         if owner == self.id:
             self.deliver(row_id)
-        if not wait:
+        if token is None:
             return {"message_id": message_id}
         try:
             reply = self.calls.wait(token, message_id, timeout_ms, row_id, message["type"])

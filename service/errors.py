@@ -13,11 +13,12 @@ from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from greenlets.errors import CallTimeout, InboxFull, RowNotFound, RunNotFound, RunRefused, RuntimeUnavailable
+from greenlets.errors import CallsFull, CallTimeout, InboxFull, RowNotFound, RunNotFound, RunRefused, RuntimeUnavailable
 
 log = logging.getLogger(__name__)
 
 INBOX_FULL_RETRY_AFTER_S = 1  # a row server applies hundreds of messages a second
+CALLS_FULL_RETRY_AFTER_S = 1  # calls wait seconds at most, most far less
 LIMIT_RETRY_AFTER_S = 10      # runs take seconds to minutes to finish
 
 # werkzeug's HTTPExceptions by status; any other status gets its reason phrase in snake_case.
@@ -71,6 +72,7 @@ def register_error_handlers(app):
     app.register_error_handler(RunNotFound, lambda exc: _missing(exc, "run"))
     app.register_error_handler(CallTimeout, _timeout)
     app.register_error_handler(InboxFull, _inbox_full)
+    app.register_error_handler(CallsFull, _calls_full)
     app.register_error_handler(RunRefused, _run_refused)
     app.register_error_handler(Exception, _unexpected)
 
@@ -116,6 +118,10 @@ def _timeout(exc):
 
 def _inbox_full(exc):
     return error_response(429, "inbox_full", str(exc), [("Retry-After", str(INBOX_FULL_RETRY_AFTER_S))])
+
+
+def _calls_full(exc):
+    return error_response(429, "too_many_calls", str(exc), [("Retry-After", str(CALLS_FULL_RETRY_AFTER_S))])
 
 
 def _run_refused(exc):

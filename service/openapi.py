@@ -33,6 +33,7 @@ ERROR_CODES = {
     "run_too_large": (422, "the run alone asks for more rows or ticks per second than the cluster's limits"),
     "limit_reached": (429, "with the running runs, the new run would pass a cluster limit (see Retry-After)"),
     "inbox_full": (429, "the row's inbox holds GREENROW_INBOX_MAX messages; nothing was stored (see Retry-After)"),
+    "too_many_calls": (429, "this node waits on GREENROW_MAX_CALLS_IN_FLIGHT calls already; nothing was stored (see Retry-After)"),
     "too_many_streams": (429, "this node serves GREENROW_MAX_EVENT_STREAMS event streams already (see Retry-After)"),
     "internal_error": (500, "an unexpected error; the server log has the details"),
     "unavailable": (503, "the node is not ready or the database cannot be reached; retry later"),

@@ -25,6 +25,7 @@ INTEGER_SETTINGS = {
     "GREENROW_MAX_UNFINISHED_ROWS": ("max_unfinished_rows", 2_000_000, 1, 1_000_000_000),
     "GREENROW_MAX_TICK_RATE": ("max_tick_rate", 200_000, 1, 100_000_000),
     "GREENROW_MAX_EVENT_STREAMS": ("max_event_streams", 64, 0, 10_000),
+    "GREENROW_MAX_CALLS_IN_FLIGHT": ("max_calls_in_flight", 1000, 0, 100_000),
 }
 
 DEFAULTS = {

@@ -72,6 +72,7 @@ class Settings:
     log_format: str = "text"
     max_event_streams: int = 64
     max_calls_in_flight: int = 1000
+    idempotency_ttl_s: int = 86400
 
     @classmethod
     def from_env(cls, env=None):
@@ -108,6 +109,7 @@ class Settings:
             log_format=log_format,
             max_event_streams=_int(env, "GREENROW_MAX_EVENT_STREAMS", 64, 0, 10000),
             max_calls_in_flight=_int(env, "GREENROW_MAX_CALLS_IN_FLIGHT", 1000, 0, 100_000),
+            idempotency_ttl_s=_int(env, "GREENROW_IDEMPOTENCY_TTL_S", 86400, 1, 30 * 86400),
         )
 
     def exposure_warning(self):

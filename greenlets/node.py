@@ -16,18 +16,20 @@ import gevent
 from psycopg2.extras import Json
 
 from config.settings import SettingsError
+from greenlets import idempotency
 from greenlets.database_health import DatabaseHealth, one_line, public_reason
 from greenlets.db.migrate import migrate
 from greenlets.db.pool import UNAVAILABLE, Pool
 from greenlets.db.queries import run_query
 from greenlets.errors import CallsFull, InboxFull, RowNotFound, RuntimeUnavailable
+from greenlets.idempotency import KeyPurger
 from greenlets.memory import release_free_memory
 from greenlets.ownership.calls import PendingCalls
 from greenlets.ownership.leases import LeaseKeeper
 from greenlets.ownership.listener import Listener
 from greenlets.ownership.routing import Router
-from greenlets.rows.inbox import reply_type
 from greenlets.rows.events import RowEvents
+from greenlets.rows.inbox import reply_type
 from greenlets.rows.monitor import Monitor
 from greenlets.rows.registry import Registry
 from greenlets.rows.server import stop_all
@@ -144,6 +146,7 @@ class Node:
         self.services.start_child("listener", Listener(self, self.router.dispatch).run)
         self.services.start_child("inbox-sweeper", self._sweep_inboxes)
         self.services.start_child("telemetry-publisher", self.publisher.run)
+        self.services.start_child("idempotency-key-purger", KeyPurger(self, settings.idempotency_ttl_s).run)
         self.ensure_monitors()
         log.info("greenrow.node.start node=%s shards=%d/%d", self.id, len(self.leases.held), settings.shards)
 
@@ -344,18 +347,36 @@ class Node:
             return "the shards are being balanced between the nodes"
         return None
 
-    def create_run(self, params):
-        with self._transaction() as cur:
-            run_query(cur, "lock_run_creation", {})
-            run_query(cur, "running_load", {})
-            check_new_run(params, cur.fetchone(), self.settings)
-            run_query(cur, "create_run", dict(params, shards=self.settings.shards))
-            record = cur.fetchone()
-            self.router.send({"k": "run", "run": record["id"]}, cur)
+    def create_run(self, params, key=None):
+        """The run as created, and whether that is the stored answer to an earlier request with ``key``
+        (an idempotency.Key, or None): then nothing was created."""
+        stored = self._stored_answer(key)
+        if stored is not None:
+            return stored.response, True
+        try:
+            with self._transaction() as cur:
+                run_query(cur, "lock_run_creation", {})
+                run_query(cur, "running_load", {})
+                check_new_run(params, cur.fetchone(), self.settings)
+                run_query(cur, "create_run", dict(params, shards=self.settings.shards))
+                record = cur.fetchone()
+                view = run_view(record)  # as created: the monitors (here and on other nodes) claim rows from now on
+                if key is not None:
+                    idempotency.store(cur, key, self.settings.idempotency_ttl_s, status=201, response=view)
+                self.router.send({"k": "run", "run": record["id"]}, cur)
+        except idempotency.KeyTaken:  # the same request, committed first: nothing of this one was
+            return self._stored_answer(key).response, True
         self.telemetry.bump("runs_created")
         log.info("greenrow.run.start run=%s rows=%d", record["id"], record["rows"])
         self.ensure_monitors()
-        return run_view(record)  # as created: the monitors (here and on other nodes) claim rows from now on
+        return view, False
+
+    def _stored_answer(self, key):
+        """The stored answer of an idempotency key (None without a key, or for a new one)."""
+        if key is None:
+            return None
+        with self._transaction(dicts=False) as cur:
+            return idempotency.find(cur, key, self.settings.idempotency_ttl_s)
 
     def get_run(self, run_id):
         records = self._fetch("runs_with_counts", {"run_id": run_id, "limit": 1})
@@ -420,23 +441,33 @@ class Node:
                 or self.registry.get(record["id"]) is not None)  # (a server that never started is falsy)
         return row_view(record, self.id if live else None)
 
-    def send_message(self, row_id, message, wait, timeout_ms):
+    def send_message(self, row_id, message, wait, timeout_ms, key=None):
+        """The answer ({"message_id"} for a cast, and the "reply" for a call) and whether it is the stored
+        answer to an earlier request with ``key`` (an idempotency.Key, or None): then nothing new was queued."""
+        stored = self._stored_answer(key)
+        if stored is not None and (not wait or stored.status is not None):
+            return stored.response, True
         if not wait:
-            return self._send(row_id, message, None, timeout_ms)
+            return self._send(row_id, message, None, timeout_ms, key)
         if self.calls_in_flight >= self.settings.max_calls_in_flight:
             raise CallsFull(f"this node already waits on {self.calls_in_flight} calls (GREENROW_MAX_CALLS_IN_FLIGHT); "
                             "nothing was stored: call again later, or cast")
         self.calls_in_flight += 1
         try:
-            return self._send(row_id, message, self.calls.open(), timeout_ms)
+            if stored is not None:
+                return self._wait_again(stored.message_id, key, message, timeout_ms), True
+            return self._send(row_id, message, self.calls.open(keyed=key is not None), timeout_ms, key)
         finally:
             self.calls_in_flight -= 1
 
-    def _send(self, row_id, message, token, timeout_ms):
+    def _send(self, row_id, message, token, timeout_ms, key):
         """Commit a message (a call when it has a reply token) and, for a call, wait for its reply."""
-        body = {key: value for key, value in message.items() if key != "type"}
+        body = {name: value for name, value in message.items() if name != "type"}
         try:
-            message_id, owner = self._commit_message(row_id, message["type"], body, token)
+            message_id, owner = self._commit_message(row_id, message["type"], body, token, key)
+        except idempotency.KeyTaken:  # the same request committed first: nothing of this one was
+            self.calls.cancel(token)
+            return self.send_message(row_id, message, token is not None, timeout_ms, key)[0], True
         except BaseException:
             self.calls.cancel(token)
             raise
@@ -444,20 +475,56 @@ class Node:
         if owner == self.id:
             self.deliver(row_id)
         if token is None:
-            return {"message_id": message_id}
+            return {"message_id": message_id}, False
+        return self._wait_for_reply(token, message_id, row_id, message["type"], timeout_ms), False
+
+    def _wait_for_reply(self, token, message_id, row_id, message_type, timeout_ms):
         try:
-            reply = self.calls.wait(token, message_id, timeout_ms, row_id, message["type"])
+            reply = self.calls.wait(token, message_id, timeout_ms, row_id, message_type)
         except Exception:
-            self.telemetry.message(message["type"], "timed_out")
+            self.telemetry.message(message_type, "timed_out")
             raise
         return {"message_id": message_id, "reply": reply}
 
-    def _commit_message(self, row_id, message_type, body, token):
-        """Insert into the durable inbox, waking another node's row's owner in the same statement."""
+    def _wait_again(self, message_id, key, message, timeout_ms):
+        """A retried call whose reply is not stored yet: its message's reply comes here from now on (or, if
+        it was applied meanwhile, its stored reply is the answer)."""
+        token = self.calls.open(keyed=True)
+        try:
+            with self._transaction(dicts=False) as cur:
+                run_query(cur, "redirect_call", {"reply_to": token, "message_id": message_id})
+                redirected = cur.fetchone() is not None
+        except BaseException:
+            self.calls.cancel(token)
+            raise
+        if not redirected:
+            self.calls.cancel(token)
+            stored = self._stored_answer(key)
+            if stored is None or stored.status is None:
+                raise RuntimeUnavailable(f"message {message_id} was applied but its reply is not stored; "
+                                         "GET the row for its state")
+            return stored.response
+        row_id = None  # settle_calls needs no row for a redirected call: it waits for the reply or times out
+        return self._wait_for_reply(token, message_id, row_id, message["type"], timeout_ms)
+
+    def _commit_message(self, row_id, message_type, body, token, key):
+        """Insert into the durable inbox, waking another node's row's owner in the same statement; with an
+        idempotency key, the key is stored in the same transaction."""
         params = {"row_id": row_id, "type": message_type, "body": Json(body), "reply_to": token,
                   "node_id": self.id, "inbox_max": self.settings.inbox_max, **self.router.wake_params(row_id)}
-        with self._serving():  # one round trip, autocommit: the statements run as one transaction
-            inserted = self.pool.fetch_one("insert_message", params)
+        if key is None:
+            with self._serving():  # one round trip, autocommit: the statements run as one transaction
+                inserted = self.pool.fetch_one("insert_message", params)
+            return self._inserted(row_id, inserted)
+        with self._transaction(dicts=False) as cur:
+            run_query(cur, "insert_message", params)
+            message_id, owner = self._inserted(row_id, cur.fetchone())
+            answer = {"message_id": message_id} if token is None else None  # a call's answer is its reply, later
+            idempotency.store(cur, key, self.settings.idempotency_ttl_s, status=None if token else 202,
+                              response=answer, message_id=message_id)
+        return message_id, owner
+
+    def _inserted(self, row_id, inserted):
         if inserted is None:
             raise RowNotFound(f"row {row_id} does not exist")
         message_id, owner, _ = inserted

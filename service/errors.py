@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from greenlets.errors import CallsFull, CallTimeout, InboxFull, RowNotFound, RunNotFound, RunRefused, RuntimeUnavailable
+from greenlets.idempotency import KeyReused
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ def register_error_handlers(app):
     app.register_error_handler(CallTimeout, _timeout)
     app.register_error_handler(InboxFull, _inbox_full)
     app.register_error_handler(CallsFull, _calls_full)
+    app.register_error_handler(KeyReused, lambda exc: error_response(422, "idempotency_key_reused", str(exc)))
     app.register_error_handler(RunRefused, _run_refused)
     app.register_error_handler(Exception, _unexpected)
 

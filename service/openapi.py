@@ -22,6 +22,7 @@ ERROR_CODES = {
     "unknown_message_type": (400, "the message type is not one the row server handles"),
     "invalid_parameter": (400, "a query parameter is malformed or out of range"),
     "unknown_parameter": (400, "the query string has a parameter this request does not take"),
+    "invalid_idempotency_key": (400, "the Idempotency-Key header is not 1 to 255 printable ASCII characters"),
     "fault_injection_disabled": (400, "a crash message, refused unless GREENROW_FAULT_INJECTION=1"),
     "unauthorized": (401, "no bearer token, or one that does not open this endpoint (GREENROW_API_TOKEN)"),
     "not_found": (404, "no such route (this includes ids outside 1..2^63-1)"),
@@ -31,6 +32,7 @@ ERROR_CODES = {
     "payload_too_large": (413, "the body is larger than 64 KiB"),
     "unsupported_media_type": (415, "a body was sent without Content-Type: application/json"),
     "run_too_large": (422, "the run alone asks for more rows or ticks per second than the cluster's limits"),
+    "idempotency_key_reused": (422, "the Idempotency-Key was used for a different request within GREENROW_IDEMPOTENCY_TTL_S"),
     "limit_reached": (429, "with the running runs, the new run would pass a cluster limit (see Retry-After)"),
     "inbox_full": (429, "the row's inbox holds GREENROW_INBOX_MAX messages; nothing was stored (see Retry-After)"),
     "too_many_calls": (429, "this node waits on GREENROW_MAX_CALLS_IN_FLIGHT calls already; nothing was stored (see Retry-After)"),
@@ -83,6 +85,18 @@ def _query_parameter(name, description):
     else:
         schema = _int_schema(spec)
     return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "makes a retry safe: a request with the key of one already applied (same method, path, body and "
+                   "query, same token, within GREENROW_IDEMPOTENCY_TTL_S) applies nothing and gets that request's "
+                   "answer again, with Idempotent-Replayed: true (a call's retry waits for, or returns, the first "
+                   "call's reply); the key with a different request is refused (422 idempotency_key_reused)",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+}
+_REPLAYED = {"Idempotent-Replayed": {"description": "true when this is the stored answer of an earlier request "
+                                                    "with the same Idempotency-Key", "schema": {"const": "true"}}}
 
 
 def _path_id(name, what):
@@ -229,10 +243,11 @@ _PATHS = {
     "/runs": {
         "post": {
             "operationId": "create_run", "tags": ["runs"], "summary": "Create a run and start its rows",
+            "parameters": [_IDEMPOTENCY_KEY],
             "requestBody": {"required": True, **_json(_ref("schemas", "CreateRun"))},
             "responses": {
                 "201": _ok("the run as created: every row pending", _ref("schemas", "Run"), {
-                    "Location": {"description": "/runs/{id}", "schema": {"type": "string"}},
+                    "Location": {"description": "/runs/{id}", "schema": {"type": "string"}}, **_REPLAYED,
                 }),
                 **_errors(400, 413, 415, 422, 429, 503),
             },
@@ -273,12 +288,13 @@ _PATHS = {
                 _path_id("row_id", "row"),
                 _query_parameter("wait", "wait for the row server's reply"),
                 _query_parameter("timeout_ms", "how long to wait for the reply (with wait)"),
+                _IDEMPOTENCY_KEY,
             ],
             "requestBody": {"required": True, **_json(_ref("schemas", "Message"))},
             "responses": {
-                "200": _ok("the reply (wait=true)", _ref("schemas", "MessageReply")),
-                "202": _ok("the message is queued (wait=false)", _ref("schemas", "MessageAccepted")),
-                **_errors(400, 404, 413, 415, 429, 503, 504),
+                "200": _ok("the reply (wait=true)", _ref("schemas", "MessageReply"), _REPLAYED),
+                "202": _ok("the message is queued (wait=false)", _ref("schemas", "MessageAccepted"), _REPLAYED),
+                **_errors(400, 404, 413, 415, 422, 429, 503, 504),
             },
         },
     },

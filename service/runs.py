@@ -3,6 +3,7 @@ from flask import Blueprint, url_for
 
 from service.context import current_node
 from service.errors import found
+from service.idempotency import answer, request_key
 from service.validation import RUN_FIELDS, query_param, read_fields, takes_query
 
 bp = Blueprint("runs", __name__)
@@ -11,8 +12,8 @@ bp = Blueprint("runs", __name__)
 @bp.post("/runs")
 def create_run():
     params = read_fields(RUN_FIELDS)
-    run = current_node().create_run(params)
-    return run, 201, {"Location": url_for(".get_run", run_id=run["id"])}
+    run, replayed = current_node().create_run(params, request_key(params))
+    return answer(run, 201, replayed, {"Location": url_for(".get_run", run_id=run["id"])})
 
 
 @bp.get("/runs")

@@ -446,3 +446,45 @@ SELECT n.id, n.host, n.pid, n.started_at, n.stats,
   FROM nodes n
  WHERE n.heartbeat_at > now() - make_interval(secs => %(ttl_ms)s / 1000.0)
  ORDER BY n.started_at, n.id;
+
+-- name: find_idempotency_key
+-- A live (younger than the TTL) idempotency key of this owner: the first request's fingerprint and what it answered.
+SELECT fingerprint, status, response, message_id
+  FROM idempotency_keys
+ WHERE owner = %(owner)s AND key = %(key)s AND created_at > now() - make_interval(secs => %(ttl_s)s);
+
+-- name: store_idempotency_key
+-- Claim a key in the transaction of its request's effect (a run created, a message queued): a row comes
+-- back when this transaction holds the key, none when a live key of that name exists (the caller rolls
+-- its effect back and replays the stored answer). An expired key is taken over.
+-- Safe under READ COMMITTED: the primary key serialises two requests with one key. The second one's
+-- INSERT waits for the first's transaction; if the first commits, the conflict is seen against the
+-- committed row (ON CONFLICT re-checks the latest version), the key is live, nothing is returned and the
+-- second rolls its effect back; if the first rolls back, the second inserts. At most one effect commits
+-- per live key, whatever the interleaving.
+INSERT INTO idempotency_keys (owner, key, fingerprint, status, response, message_id)
+VALUES (%(owner)s, %(key)s, %(fingerprint)s, %(status)s, %(response)s, %(message_id)s)
+ON CONFLICT (owner, key) DO UPDATE
+   SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, response = EXCLUDED.response,
+       message_id = EXCLUDED.message_id, created_at = now()
+ WHERE idempotency_keys.created_at <= now() - make_interval(secs => %(ttl_s)s)
+RETURNING key;
+
+-- name: store_call_reply
+-- A keyed call's reply, stored by the row server in the transaction that applies its message (or sets it
+-- aside), so a retry of the call gets exactly that reply even if the first caller is gone.
+UPDATE idempotency_keys SET status = 200, response = %(response)s
+ WHERE message_id = %(message_id)s AND status IS NULL;
+
+-- name: redirect_call
+-- A retried call whose message is still queued: its reply goes to the retry's caller from now on. When
+-- the message is being applied, this waits for that transaction and then finds the message gone (its
+-- reply is stored with the key by then).
+UPDATE messages SET reply_to = %(reply_to)s WHERE id = %(message_id)s RETURNING id;
+
+-- name: purge_idempotency_keys
+-- Forget up to %(batch)s keys older than the TTL (any node may run it; two at once delete disjoint rows or wait).
+DELETE FROM idempotency_keys
+ WHERE ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys
+                         WHERE created_at <= now() - make_interval(secs => %(ttl_s)s)
+                         LIMIT %(batch)s));

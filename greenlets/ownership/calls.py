@@ -5,6 +5,7 @@ import gevent
 from gevent.event import AsyncResult
 
 from greenlets.errors import CallTimeout
+from greenlets.idempotency import KEYED_SUFFIX
 
 
 class _GivenUp(Exception):
@@ -22,9 +23,10 @@ class PendingCalls:
     def __len__(self):
         return len(self._waiting)
 
-    def open(self):
-        """Register a caller before its message is committed; returns the token to store with it."""
-        token = f"{self.node_id}/{uuid.uuid4().hex}"
+    def open(self, keyed=False):
+        """Register a caller before its message is committed; returns the token to store with it (a keyed
+        call's token says so: its row server stores the reply with the idempotency key)."""
+        token = f"{self.node_id}/{uuid.uuid4().hex}" + (KEYED_SUFFIX if keyed else "")
         self._waiting[token] = AsyncResult()
         return token
 

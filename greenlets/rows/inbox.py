@@ -10,6 +10,7 @@ import logging
 import psycopg2
 
 from greenlets.db.queries import run_query
+from greenlets.idempotency import store_call_reply
 from greenlets.rows.messages import effect
 from greenlets.views import row_view
 
@@ -52,6 +53,7 @@ def apply_next_message(node, row_id, epoch):
             if row is None:
                 raise Fenced()
             applied = Applied(message["id"], message["type"], message["reply_to"], row, message["more"])
+            store_call_reply(cur, applied.message_id, applied.reply_to, reply_for(applied, node.id))
             if applied.reply_to and not node.router.is_local(applied.reply_to):
                 node.router.reply(applied.reply_to, reply_for(applied, node.id), cur)
                 applied.reply_to = None  # answered
@@ -72,9 +74,11 @@ def discard(node, row_id, epoch, message, error):
         raise Fenced()
     node.telemetry.message(message["type"], "discarded")
     if message["reply_to"]:
-        node.router.reply(message["reply_to"], {
-            "type": message["type"], "node": node.id,
-            "error": {"code": "message_discarded", "message": f"message could not be applied: {error}"}})
+        reply = {"type": message["type"], "node": node.id,
+                 "error": {"code": "message_discarded", "message": f"message could not be applied: {error}"}}
+        with node.pool.statement() as cur:
+            store_call_reply(cur, message["id"], message["reply_to"], reply)
+        node.router.reply(message["reply_to"], reply)
 
 
 def reply_for(applied, node_id):

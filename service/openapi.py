@@ -316,7 +316,13 @@ _PATHS = {
                 "200": {"description": "the stream, until the client closes it or the node stops",
                         "headers": {"Greenrow-Node": {"description": "the node serving the stream",
                                                       "schema": {"type": "string"}}},
-                        "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                        "content": {"text/event-stream": {"schema": {
+                            "type": "object", "description": "one event of the stream",
+                            "required": ["event", "data"],
+                            "properties": {
+                                "event": {"enum": ["row", "message", "crash", "error", "end"]},
+                                "data": {"type": "string", "contentMediaType": "application/json",
+                                         "description": "a JSON object (see the description)"}}}}}},
                 **_errors(404, 429, 503),
             },
         },

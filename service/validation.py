@@ -59,7 +59,10 @@ class Int:
         return f"{name} must be an integer from {self.low} to {self.high}"
 
     def check(self, name, value):
-        """A JSON value: an int in range (a bool is not an int, nor is 5.0)."""
+        """A JSON value: an integer in range. A bool is not one; 5.0 is 5 (JSON Schema's integer, as
+        /openapi.json says: a number with no fractional part), 5.5 is not."""
+        if type(value) is float and value.is_integer():
+            value = int(value)
         if type(value) is not int or not self.low <= value <= self.high:
             raise ApiError(400, "invalid_field", self.rule(name))
         return value

@@ -95,3 +95,10 @@ def test_stopping_a_done_run_changes_nothing(api, finished_run):
     assert response.status_code == 200
     assert response.json() == api.json(f"/runs/{finished_run['id']}")
     assert response.json()["status"] == "done"
+
+
+def test_a_whole_number_written_with_a_fraction_is_that_integer_as_json_schema_says(api):
+    run = start_run(api, rows=2.0, start_value=1e1, tick_ms=3_600_000.0)
+
+    assert (run["rows"], run["start_value"], run["tick_ms"]) == (2, 10, 3_600_000)
+    assert all(type(run[name]) is int for name in ("rows", "start_value", "tick_ms"))

@@ -50,7 +50,7 @@ BAD_RUN_BODIES = [
     (b'{"rows": false}', "invalid_field"),
     (b'{"rows": 1.5}', "invalid_field"),
     (b'{"rows": 1.5}', "invalid_field"),
-    (b'{"rows": 1e2}', "invalid_field"),
+    (b'{"rows": 1e-2}', "invalid_field"),
     (b'{"rows": 1e999}', "invalid_field"),
     (b'{"rows": "5"}', "invalid_field"),
     (b'{"rows": "\\ud800"}', "invalid_field"),

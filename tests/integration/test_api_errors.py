@@ -49,7 +49,7 @@ BAD_RUN_BODIES = [
     (b'{"rows": true}', "invalid_field"),
     (b'{"rows": false}', "invalid_field"),
     (b'{"rows": 1.5}', "invalid_field"),
-    (b'{"rows": 1.5}', "invalid_field"),
+    (b'{"rows": -0.5}', "invalid_field"),
     (b'{"rows": 1e-2}', "invalid_field"),
     (b'{"rows": 1e999}', "invalid_field"),
     (b'{"rows": "5"}', "invalid_field"),

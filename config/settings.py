@@ -70,6 +70,7 @@ class Settings:
     api_tokens: tuple = ()
     metrics_tokens: tuple = ()
     log_format: str = "text"
+    retain_finished_runs_s: int = None  # retention: None keeps finished runs forever
 
     @classmethod
     def from_env(cls, env=None):
@@ -104,6 +105,7 @@ class Settings:
             api_tokens=_tokens(env, "GREENROW_API_TOKEN"),
             metrics_tokens=_tokens(env, "GREENROW_METRICS_TOKEN"),
             log_format=log_format,
+            retain_finished_runs_s=_int(env, "GREENROW_RETAIN_FINISHED_RUNS_S", None, 1, 3_153_600_000),
         )
 
     def exposure_warning(self):

@@ -13,6 +13,7 @@ import uuid
 from contextlib import contextmanager
 
 import gevent
+import psycopg2.errors
 from psycopg2.extras import Json
 
 from config.settings import SettingsError
@@ -32,6 +33,7 @@ from greenlets.rows.registry import Registry
 from greenlets.rows.server import stop_all
 from greenlets.rows.supervisor import RowSupervisor
 from greenlets.rows.ticks import TickWriter
+from greenlets.run_deleter import RunDeleter
 from greenlets.run_limits import check_new_run
 from greenlets.services import ServiceSupervisor
 from greenlets.telemetry import Telemetry, stats
@@ -141,6 +143,8 @@ class Node:
         self.services.start_child("listener", Listener(self, self.router.dispatch).run)
         self.services.start_child("inbox-sweeper", self._sweep_inboxes)
         self.services.start_child("telemetry-publisher", self.publisher.run)
+        self.deleter = RunDeleter(self, settings.retain_finished_runs_s)
+        self.services.start_child("run-deleter", self.deleter.run)
         self.ensure_monitors()
         log.info("greenrow.node.start node=%s shards=%d/%d", self.id, len(self.leases.held), settings.shards)
 
@@ -381,6 +385,16 @@ class Node:
             self.telemetry.bump("runs_stopped")
         return self.get_run(run_id)
 
+    def delete_run(self, run_id):
+        """Mark a done or stopped run for deletion (this node's run deleter starts on it now): the run,
+        status deleting; None if there is no such run; RunNotFinished if it is running."""
+        with self._transaction() as cur:
+            record = self.deleter.mark(cur, run_id)
+        if record is not None:
+            self.deleter.wake()
+            log.info("greenrow.run.delete run=%s", run_id)
+        return run_view(record) if record is not None else None
+
     def get_row(self, row_id):
         """The row as its owner sees it. An active row's server lives on its shard's owner: when that
         is another node, the read itself asks the owner, which answers (over a notification, within a
@@ -440,11 +454,16 @@ class Node:
         """Insert into the durable inbox, waking another node's row's owner in the same statement."""
         params = {"row_id": row_id, "type": message_type, "body": Json(body), "reply_to": token,
                   "node_id": self.id, "inbox_max": self.settings.inbox_max, **self.router.wake_params(row_id)}
-        with self._serving():  # one round trip, autocommit: the statements run as one transaction
-            inserted = self.pool.fetch_one("insert_message", params)
+        try:
+            with self._serving():  # one round trip, autocommit: the statements run as one transaction
+                inserted = self.pool.fetch_one("insert_message", params)
+        except psycopg2.errors.ForeignKeyViolation:  # the run deleter took the row as this was sent
+            inserted = None
         if inserted is None:
             raise RowNotFound(f"row {row_id} does not exist")
-        message_id, owner, _ = inserted
+        message_id, owner, _, deleting = inserted
+        if deleting:
+            raise RowNotFound(f"row {row_id} does not exist: its run is being deleted")
         if message_id is None:
             raise InboxFull(f"row {row_id}'s inbox holds {self.settings.inbox_max} messages"
                             " (GREENROW_INBOX_MAX); nothing was stored: send it again later")

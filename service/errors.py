@@ -13,7 +13,8 @@ from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from greenlets.errors import CallTimeout, InboxFull, RowNotFound, RunNotFound, RunRefused, RuntimeUnavailable
+from greenlets.errors import (CallTimeout, InboxFull, RowNotFound, RunNotFinished, RunNotFound, RunRefused,
+                             RuntimeUnavailable)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ def register_error_handlers(app):
     app.register_error_handler(CallTimeout, _timeout)
     app.register_error_handler(InboxFull, _inbox_full)
     app.register_error_handler(RunRefused, _run_refused)
+    app.register_error_handler(RunNotFinished, lambda exc: error_response(409, "run_not_finished", str(exc)))
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -105,7 +107,7 @@ def _unavailable(exc):
 
 def _missing(exc, kind):
     ident = (request.view_args or {}).get(f"{kind}_id")
-    if ident is None:
+    if ident is None or str(exc):
         return error_response(404, f"{kind}_not_found", str(exc) or f"{kind} does not exist")
     return _api_error(not_found(kind, ident))
 

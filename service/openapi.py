@@ -27,6 +27,7 @@ ERROR_CODES = {
     "not_found": (404, "no such route (this includes ids outside 1..2^63-1)"),
     "run_not_found": (404, "no run with that id"),
     "row_not_found": (404, "no row with that id"),
+    "run_not_finished": (409, "DELETE /runs/{run_id}: the run is running; stop it or let it finish first"),
     "method_not_allowed": (405, "the route does not take this method (see the Allow header)"),
     "payload_too_large": (413, "the body is larger than 64 KiB"),
     "unsupported_media_type": (415, "a body was sent without Content-Type: application/json"),
@@ -158,7 +159,8 @@ _SCHEMAS = {
     }),
     "Run": _object({
         "id": {"type": "integer", "format": "int64"},
-        "status": {"type": "string", "enum": ["running", "done", "stopped"]},
+        "status": {"type": "string", "enum": ["running", "done", "stopped", "deleting"],
+                   "description": "deleting: DELETE /runs/{run_id} (or retention) marked it; it goes in batches"},
         **{name: {"type": "integer"} for name in RUN_FIELDS},
         "first_row_id": {"type": "integer", "format": "int64"},
         "last_row_id": {"type": "integer", "format": "int64"},
@@ -402,6 +404,17 @@ _TELEMETRY_PATHS = {
 }
 _SCHEMAS.update(_TELEMETRY_SCHEMAS)
 _PATHS.update(_TELEMETRY_PATHS)
+
+# --- retention: DELETE /runs/{run_id} -------------------------------------------------------------------
+
+_PATHS["/runs/{run_id}"]["delete"] = {
+    "operationId": "delete_run", "tags": ["runs"], "summary": "Delete a finished run: its rows, messages and dead letters",
+    "description": "Marks a done or stopped run `deleting` and answers at once; a run deleter (any node's) removes "
+                   "its messages and rows in batches of 5,000, then the run: GET /runs/{run_id} shows it "
+                   "`deleting` until then, and 404 after. Deleting a run already marked answers 202 again.",
+    "parameters": [_path_id("run_id", "run")],
+    "responses": {"202": _ok("the run, marked deleting", _ref("schemas", "Run")), **_errors(404, 409, 503)},
+}
 
 _STATUSES = sorted({status for status, _ in ERROR_CODES.values()})
 

@@ -15,7 +15,8 @@ from tests.support.wait import wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ORDER = ["healthz.sh", "readyz.sh", "openapi.sh", "nodes.sh", "metrics.sh", "stats.sh", "create-run.sh", "list-runs.sh",
-         "get-run.sh", "get-row.sh", "cast-message.sh", "call-message.sh", "every-message-type.sh", "stop-run.sh"]
+         "get-run.sh", "get-row.sh", "cast-message.sh", "call-message.sh", "every-message-type.sh", "stop-run.sh",
+         "delete-run.sh"]
 ENDPOINT = re.compile(r"^# (GET|POST|PUT|PATCH|DELETE) (/[^\s?:]*)\S*:", re.MULTILINE)  # the path, without a query
 
 
@@ -79,3 +80,6 @@ def test_the_examples_run_as_they_are_against_the_service(api):
 
     stopped = answer(url, "stop-run.sh")
     assert (stopped["id"], stopped["status"]) == (run["id"], "stopped")
+    deleting = answer(url, "delete-run.sh")
+    assert (deleting["id"], deleting["status"]) == (run["id"], "deleting")
+    wait_until(lambda: api.get(f"/runs/{run['id']}").status_code == 404, 30, message="the demo run was never deleted")

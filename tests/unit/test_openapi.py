@@ -28,6 +28,7 @@ ANSWERED_CODES = {
     "not_found": 404,
     "run_not_found": 404,
     "row_not_found": 404,
+    "run_not_finished": 409,
     "method_not_allowed": 405,
     "payload_too_large": 413,
     "unsupported_media_type": 415,

@@ -24,6 +24,7 @@ INTEGER_SETTINGS = {
     "GREENROW_INBOX_MAX": ("inbox_max", 1000, 1, 1_000_000),
     "GREENROW_MAX_UNFINISHED_ROWS": ("max_unfinished_rows", 2_000_000, 1, 1_000_000_000),
     "GREENROW_MAX_TICK_RATE": ("max_tick_rate", 200_000, 1, 100_000_000),
+    "GREENROW_RETAIN_FINISHED_RUNS_S": ("retain_finished_runs_s", None, 1, 3_153_600_000),  # unset: keep forever
 }
 
 DEFAULTS = {

@@ -17,6 +17,7 @@ import psycopg2.errors
 from psycopg2.extras import Json
 
 from config.settings import SettingsError
+from greenlets import dead_letters
 from greenlets.database_health import DatabaseHealth, one_line, public_reason
 from greenlets.db.migrate import migrate
 from greenlets.db.pool import UNAVAILABLE, Pool
@@ -468,6 +469,18 @@ class Node:
             raise InboxFull(f"row {row_id}'s inbox holds {self.settings.inbox_max} messages"
                             " (GREENROW_INBOX_MAX); nothing was stored: send it again later")
         return message_id, owner
+
+    def dead_letters(self, row_id, limit):
+        with self._serving():
+            return dead_letters.of_row(self.pool, row_id, limit)
+
+    def replay_dead_letter(self, dead_letter_id):
+        with self._serving():
+            return dead_letters.replay(self, dead_letter_id)
+
+    def delete_dead_letter(self, dead_letter_id):
+        with self._serving():
+            return dead_letters.delete(self, dead_letter_id)
 
     def list_nodes(self):
         records = self._fetch("live_nodes", {"ttl_ms": self.settings.lease_ttl_ms})

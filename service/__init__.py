@@ -1,7 +1,7 @@
 """The HTTP layer: create_app(node) wires blueprints, error handlers and limits to one node."""
 from flask import Flask
 
-from service import auth, health, meta, nodes, rows, runs, telemetry
+from service import auth, dead_letters, health, meta, nodes, rows, runs, telemetry
 from service.context import NODE_KEY, current_node
 from service.errors import register_error_handlers
 from service.request_timing import register_request_timing
@@ -20,6 +20,6 @@ def create_app(node):
     register_request_timing(app)
     auth.init_app(app, node.settings)
     app.before_request(refuse_unknown_query_parameters)
-    for blueprint in (runs.bp, rows.bp, health.bp, meta.bp, nodes.bp, telemetry.bp):
+    for blueprint in (runs.bp, rows.bp, dead_letters.bp, health.bp, meta.bp, nodes.bp, telemetry.bp):
         app.register_blueprint(blueprint)
     return app

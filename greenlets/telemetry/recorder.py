@@ -19,7 +19,11 @@ COUNTERS = {
     "tick_batch_retries": "group commits retried after a deadlock",
     "messages_accepted": "messages committed to a row's inbox by this node's HTTP API",
     "messages_applied": "messages applied by this node's row servers",
-    "messages_discarded": "messages set aside because their effect can never be applied",
+    "messages_discarded": "messages moved to the dead letters because their effect can never be applied",
+    "messages_dead_lettered": "messages moved to the dead letters: discarded, or crashing their row server past "
+                              "its restart limit",
+    "dead_letters_replayed": "dead letters put back in their row's inbox (POST /dead-letters/<id>/replay)",
+    "dead_letters_deleted": "dead letters dropped (DELETE /dead-letters/<id>)",
     "messages_fenced": "messages this node tried to apply after losing the row's shard lease (left for the new owner)",
     "calls_timed_out": "calls (?wait=true) answered 504 timeout",
     "row_servers_started": "row servers started",

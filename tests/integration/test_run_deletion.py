@@ -20,12 +20,13 @@ def leftovers(db, run):
     return {
         "rows": db.fetch_value("SELECT count(*) FROM rows WHERE id BETWEEN %s AND %s", span),
         "messages": db.fetch_value("SELECT count(*) FROM messages WHERE row_id BETWEEN %s AND %s", span),
+        "dead_letters": db.fetch_value("SELECT count(*) FROM dead_letters WHERE row_id BETWEEN %s AND %s", span),
         "run_counts": db.fetch_value("SELECT count(*) FROM run_counts WHERE run_id = %s", (run["id"],)),
         "runs": db.fetch_value("SELECT count(*) FROM runs WHERE id = %s", (run["id"],)),
     }
 
 
-NOTHING = {"rows": 0, "messages": 0, "run_counts": 0, "runs": 0}
+NOTHING = {"rows": 0, "messages": 0, "dead_letters": 0, "run_counts": 0, "runs": 0}
 
 
 def gone(service, run_id, timeout=30):
@@ -40,9 +41,17 @@ def queue_messages(db, run, count):
                  (run["id"], count))
 
 
-def test_a_deleted_run_is_marked_deleting_then_its_rows_messages_and_counts_are_gone(service, db):
+def queue_dead_letters(db, run, count):
+    db.fetch_all("INSERT INTO dead_letters (row_id, shard, message_id, type, body, error, sent_at)"
+                 " SELECT id, shard, 0, 'crash', '{\"poison\": 1}', 'test', now() FROM rows WHERE run_id = %s"
+                 " ORDER BY id DESC LIMIT %s", (run["id"], count))
+
+
+def test_a_deleted_run_is_marked_deleting_then_its_rows_messages_dead_letters_and_counts_are_gone(service, db):
     run = wait_for_run(service, start_run(service, rows=300, start_value=1, tick_ms=20)["id"])
     queue_messages(db, run, 50)
+    queue_dead_letters(db, run, 30)
+    assert leftovers(db, run)["dead_letters"] == 30
     response = service.delete(f"/runs/{run['id']}")
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "deleting" and response.json()["id"] == run["id"]

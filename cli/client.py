@@ -72,6 +72,9 @@ class Client:
     def post(self, path, body=None, **query):
         return self.request("POST", path, body, query)
 
+    def delete(self, path):
+        return self.request("DELETE", path, None, {})
+
     def get_patiently(self, path, give_up_s, clock=time.monotonic, sleep=time.sleep, **query):
         """GET, asking again while the failure is transient (503, no answer), for at most give_up_s."""
         deadline = clock() + give_up_s

@@ -79,6 +79,14 @@ def run_stop(ctx, args):
     return 0
 
 
+def run_delete(ctx, args):
+    """The run as marked: status deleting (`run show` says run_not_found once it is gone)."""
+    ctx.emit(ctx.client.delete(f"/runs/{args.run_id}"), args.field,
+             lambda run: f"run {run['id']} is being deleted ({run['rows']:,} rows, in batches);"
+                         f" ./greenrow run show {run['id']} says run_not_found once it is gone")
+    return 0
+
+
 def run_list(ctx, args):
     ctx.emit(ctx.client.get("/runs", limit=args.limit), (), lambda answer: output.runs_text(answer["runs"]))
     return 0

@@ -55,8 +55,8 @@ def build_parser():
     _common_options(common, top_level=False)
     groups = parser.add_subparsers(title="commands", metavar="{run,row,nodes,top}", required=True)
 
-    runs = groups.add_parser("run", help="start, list, show and stop runs").add_subparsers(
-        title="run commands", metavar="{start,list,show,stop}", required=True)
+    runs = groups.add_parser("run", help="start, list, show, stop and delete runs").add_subparsers(
+        title="run commands", metavar="{start,list,show,stop,delete}", required=True)
     start = runs.add_parser("start", parents=[common], help="start a run (--watch: follow it to its end)")
     for name, spec in RUN_FIELDS.items():
         default = "required" if spec.required else f"default {spec.default}"
@@ -80,6 +80,12 @@ def build_parser():
     stop.add_argument("run_id", metavar="RUN_ID", type=int)
     _field_option(stop)
     stop.set_defaults(command=commands.run_stop)
+
+    delete = runs.add_parser("delete", parents=[common],
+                             help="delete a done or stopped run: its rows, messages and dead letters go in batches")
+    delete.add_argument("run_id", metavar="RUN_ID", type=int)
+    _field_option(delete)
+    delete.set_defaults(command=commands.run_delete)
 
     rows = groups.add_parser("row", help="read a row, send its server a message").add_subparsers(
         title="row commands", metavar="{get,send,watch}", required=True)

@@ -73,6 +73,7 @@ class Settings:
     max_event_streams: int = 64
     max_calls_in_flight: int = 1000
     idempotency_ttl_s: int = 86400
+    retain_finished_runs_s: int = None  # retention: None keeps finished runs forever
 
     @classmethod
     def from_env(cls, env=None):
@@ -110,6 +111,7 @@ class Settings:
             max_event_streams=_int(env, "GREENROW_MAX_EVENT_STREAMS", 64, 0, 10000),
             max_calls_in_flight=_int(env, "GREENROW_MAX_CALLS_IN_FLIGHT", 1000, 0, 100_000),
             idempotency_ttl_s=_int(env, "GREENROW_IDEMPOTENCY_TTL_S", 86400, 1, 30 * 86400),
+            retain_finished_runs_s=_int(env, "GREENROW_RETAIN_FINISHED_RUNS_S", None, 1, 3_153_600_000),
         )
 
     def exposure_warning(self):

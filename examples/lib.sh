@@ -27,3 +27,13 @@ first_row() {
     answer=$(curl -sS --fail-with-body "${AUTH[@]}" "$URL/runs/$run") || { echo "$answer" >&2; return 1; }
     python3 -c 'import json, sys; print(json.loads(sys.argv[1])["first_row_id"])' "$answer"
 }
+
+# The oldest dead letter of the newest run's first row.
+first_dead_letter() {
+    local row answer id
+    row=$(first_row) || return 1
+    answer=$(curl -sS --fail-with-body "${AUTH[@]}" "$URL/rows/$row/dead-letters?limit=1") || { echo "$answer" >&2; return 1; }
+    id=$(python3 -c 'import json, sys; letters = json.loads(sys.argv[1])["dead_letters"]; print(letters[0]["id"] if letters else "")' "$answer")
+    [ -n "$id" ] || { echo "row $row has no dead letter (examples/list-dead-letters.sh says how one is made)" >&2; return 1; }
+    echo "$id"
+}

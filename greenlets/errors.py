@@ -13,6 +13,10 @@ class RunNotFound(Exception):
     """No run with that id (HTTP 404)."""
 
 
+class RunNotFinished(Exception):
+    """A run still running cannot be deleted (HTTP 409)."""
+
+
 class CallTimeout(Exception):
     """A call (?wait=true) got no reply in time; the message stays committed and will be applied (HTTP 504)."""
 

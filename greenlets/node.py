@@ -13,10 +13,11 @@ import uuid
 from contextlib import contextmanager
 
 import gevent
+import psycopg2.errors
 from psycopg2.extras import Json
 
 from config.settings import SettingsError
-from greenlets import idempotency
+from greenlets import dead_letters, idempotency
 from greenlets.database_health import DatabaseHealth, one_line, public_reason
 from greenlets.db.migrate import migrate
 from greenlets.db.pool import UNAVAILABLE, Pool
@@ -35,6 +36,7 @@ from greenlets.rows.registry import Registry
 from greenlets.rows.server import stop_all
 from greenlets.rows.supervisor import RowSupervisor
 from greenlets.rows.ticks import TickWriter
+from greenlets.run_deleter import RunDeleter
 from greenlets.run_limits import check_new_run
 from greenlets.services import ServiceSupervisor
 from greenlets.telemetry import Telemetry, stats
@@ -147,6 +149,8 @@ class Node:
         self.services.start_child("inbox-sweeper", self._sweep_inboxes)
         self.services.start_child("telemetry-publisher", self.publisher.run)
         self.services.start_child("idempotency-key-purger", KeyPurger(self, settings.idempotency_ttl_s).run)
+        self.deleter = RunDeleter(self, settings.retain_finished_runs_s)
+        self.services.start_child("run-deleter", self.deleter.run)
         self.ensure_monitors()
         log.info("greenrow.node.start node=%s shards=%d/%d", self.id, len(self.leases.held), settings.shards)
 
@@ -406,6 +410,16 @@ class Node:
             self.telemetry.bump("runs_stopped")
         return self.get_run(run_id)
 
+    def delete_run(self, run_id):
+        """Mark a done or stopped run for deletion (this node's run deleter starts on it now): the run,
+        status deleting; None if there is no such run; RunNotFinished if it is running."""
+        with self._transaction() as cur:
+            record = self.deleter.mark(cur, run_id)
+        if record is not None:
+            self.deleter.wake()
+            log.info("greenrow.run.delete run=%s", run_id)
+        return run_view(record) if record is not None else None
+
     def get_row(self, row_id):
         """The row as its owner sees it. An active row's server lives on its shard's owner: when that
         is another node, the read itself asks the owner, which answers (over a notification, within a
@@ -513,25 +527,45 @@ class Node:
         params = {"row_id": row_id, "type": message_type, "body": Json(body), "reply_to": token,
                   "node_id": self.id, "inbox_max": self.settings.inbox_max, **self.router.wake_params(row_id)}
         if key is None:
-            with self._serving():  # one round trip, autocommit: the statements run as one transaction
-                inserted = self.pool.fetch_one("insert_message", params)
+            try:
+                with self._serving():  # one round trip, autocommit: the statements run as one transaction
+                    inserted = self.pool.fetch_one("insert_message", params)
+            except psycopg2.errors.ForeignKeyViolation:  # the run deleter took the row as this was sent
+                inserted = None
             return self._inserted(row_id, inserted)
-        with self._transaction(dicts=False) as cur:
-            run_query(cur, "insert_message", params)
-            message_id, owner = self._inserted(row_id, cur.fetchone())
-            answer = {"message_id": message_id} if token is None else None  # a call's answer is its reply, later
-            idempotency.store(cur, key, self.settings.idempotency_ttl_s, status=None if token else 202,
-                              response=answer, message_id=message_id)
+        try:
+            with self._transaction(dicts=False) as cur:
+                run_query(cur, "insert_message", params)
+                message_id, owner = self._inserted(row_id, cur.fetchone())
+                answer = {"message_id": message_id} if token is None else None  # a call's answer is its reply, later
+                idempotency.store(cur, key, self.settings.idempotency_ttl_s, status=None if token else 202,
+                                  response=answer, message_id=message_id)
+        except psycopg2.errors.ForeignKeyViolation:
+            return self._inserted(row_id, None)
         return message_id, owner
 
     def _inserted(self, row_id, inserted):
         if inserted is None:
             raise RowNotFound(f"row {row_id} does not exist")
-        message_id, owner, _ = inserted
+        message_id, owner, _, deleting = inserted
+        if deleting:
+            raise RowNotFound(f"row {row_id} does not exist: its run is being deleted")
         if message_id is None:
             raise InboxFull(f"row {row_id}'s inbox holds {self.settings.inbox_max} messages"
                             " (GREENROW_INBOX_MAX); nothing was stored: send it again later")
         return message_id, owner
+
+    def dead_letters(self, row_id, limit):
+        with self._serving():
+            return dead_letters.of_row(self.pool, row_id, limit)
+
+    def replay_dead_letter(self, dead_letter_id):
+        with self._serving():
+            return dead_letters.replay(self, dead_letter_id)
+
+    def delete_dead_letter(self, dead_letter_id):
+        with self._serving():
+            return dead_letters.delete(self, dead_letter_id)
 
     def list_nodes(self):
         records = self._fetch("live_nodes", {"ttl_ms": self.settings.lease_ttl_ms})

@@ -1,7 +1,7 @@
 """The HTTP layer: create_app(node) wires blueprints, error handlers and limits to one node."""
 from flask import Flask
 
-from service import auth, dashboard, health, meta, nodes, row_events, rows, runs, telemetry
+from service import auth, dashboard, dead_letters, health, meta, nodes, row_events, rows, runs, telemetry
 from service.context import NODE_KEY, current_node
 from service.errors import register_error_handlers
 from service.request_timing import register_request_timing
@@ -20,6 +20,7 @@ def create_app(node):
     register_request_timing(app)
     auth.init_app(app, node.settings)
     app.before_request(refuse_unknown_query_parameters)
-    for blueprint in (runs.bp, rows.bp, row_events.bp, health.bp, meta.bp, nodes.bp, telemetry.bp, dashboard.bp):
+    for blueprint in (runs.bp, rows.bp, row_events.bp, dead_letters.bp, health.bp, meta.bp, nodes.bp, telemetry.bp,
+                      dashboard.bp):
         app.register_blueprint(blueprint)
     return app

@@ -13,7 +13,8 @@ from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from greenlets.errors import CallsFull, CallTimeout, InboxFull, RowNotFound, RunNotFound, RunRefused, RuntimeUnavailable
+from greenlets.errors import (CallsFull, CallTimeout, InboxFull, RowNotFound, RunNotFinished, RunNotFound, RunRefused,
+                             RuntimeUnavailable)
 from greenlets.idempotency import KeyReused
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def register_error_handlers(app):
     app.register_error_handler(CallsFull, _calls_full)
     app.register_error_handler(KeyReused, lambda exc: error_response(422, "idempotency_key_reused", str(exc)))
     app.register_error_handler(RunRefused, _run_refused)
+    app.register_error_handler(RunNotFinished, lambda exc: error_response(409, "run_not_finished", str(exc)))
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -109,7 +111,7 @@ def _unavailable(exc):
 
 def _missing(exc, kind):
     ident = (request.view_args or {}).get(f"{kind}_id")
-    if ident is None:
+    if ident is None or str(exc):
         return error_response(404, f"{kind}_not_found", str(exc) or f"{kind} does not exist")
     return _api_error(not_found(kind, ident))
 

@@ -27,7 +27,9 @@ ERROR_CODES = {
     "unauthorized": (401, "no bearer token, or one that does not open this endpoint (GREENROW_API_TOKEN)"),
     "not_found": (404, "no such route (this includes ids outside 1..2^63-1)"),
     "run_not_found": (404, "no run with that id"),
-    "row_not_found": (404, "no row with that id"),
+    "row_not_found": (404, "no row with that id (or its run is being deleted)"),
+    "dead_letter_not_found": (404, "no dead letter with that id (replayed or deleted already?)"),
+    "run_not_finished": (409, "DELETE /runs/{run_id}: the run is running; stop it or let it finish first"),
     "method_not_allowed": (405, "the route does not take this method (see the Allow header)"),
     "payload_too_large": (413, "the body is larger than 64 KiB"),
     "unsupported_media_type": (415, "a body was sent without Content-Type: application/json"),
@@ -174,7 +176,8 @@ _SCHEMAS = {
     }),
     "Run": _object({
         "id": {"type": "integer", "format": "int64"},
-        "status": {"type": "string", "enum": ["running", "done", "stopped"]},
+        "status": {"type": "string", "enum": ["running", "done", "stopped", "deleting"],
+                   "description": "deleting: DELETE /runs/{run_id} (or retention) marked it; it goes in batches"},
         **{name: {"type": "integer"} for name in RUN_FIELDS},
         "first_row_id": {"type": "integer", "format": "int64"},
         "last_row_id": {"type": "integer", "format": "int64"},
@@ -214,12 +217,15 @@ _SCHEMAS = {
         {
             "type": _REPLY_TYPE,
             "node": {"type": "string", "description": "the node that set the message aside"},
+            "dead_letter_id": {"type": "integer", "format": "int64",
+                               "description": "where it was kept: GET /rows/{row_id}/dead-letters lists it"},
             "error": _object({
                 "code": {"const": "message_discarded"},
                 "message": {"type": "string", "description": "why its effect could never be applied"},
             }),
         },
-        description="the message's effect could never be applied: it was removed from the inbox unapplied",
+        description="the message could never be applied (its effect is impossible, or it crashed the row server "
+                    "past its restart limit): it was moved unapplied to the row's dead letters",
     ),
     "Node": _object(
         {
@@ -482,6 +488,66 @@ _TELEMETRY_PATHS = {
 }
 _SCHEMAS.update(_TELEMETRY_SCHEMAS)
 _PATHS.update(_TELEMETRY_PATHS)
+
+# --- dead letters: GET /rows/{row_id}/dead-letters, POST /dead-letters/{id}/replay, DELETE /dead-letters/{id} ---
+
+_ID = {"type": "integer", "format": "int64"}
+_SCHEMAS.update({
+    "DeadLetter": _object({
+        "id": _ID,
+        "row_id": _ID,
+        "message_id": {**_ID, "description": "its id when it was queued (a replay queues it with a new one)"},
+        "type": {"type": "string", "enum": list(MESSAGE_FIELDS)},
+        "body": {"type": "object", "description": "its fields besides type"},
+        "error": {"type": "string", "description": "why it was set aside: the exception, one line"},
+        "sent_at": {**_TIMESTAMP, "description": "when it was committed to the row's inbox"},
+        "dead_at": {**_TIMESTAMP, "description": "when it was set aside"},
+    }, description="a message set aside unapplied: its effect could never be applied, or it crashed its row "
+                   "server past the row's restart limit"),
+    "DeadLetterList": _object({"dead_letters": {"type": "array", "items": _ref("schemas", "DeadLetter")}}),
+    "DeadLetterReplayed": _object({"message_id": {**_ID, "description": "the new message in the row's inbox"},
+                                   "row_id": _ID}),
+})
+_PATHS.update({
+    "/rows/{row_id}/dead-letters": {
+        "get": {
+            "operationId": "list_dead_letters", "tags": ["dead letters"], "summary": "A row's dead letters, oldest first",
+            "parameters": [_path_id("row_id", "row"), _query_parameter("limit", "at most this many")],
+            "responses": {"200": _ok("the dead letters", _ref("schemas", "DeadLetterList")), **_errors(404, 503)},
+        },
+    },
+    "/dead-letters/{dead_letter_id}/replay": {
+        "post": {
+            "operationId": "replay_dead_letter", "tags": ["dead letters"],
+            "summary": "Put a dead letter back at the end of its row's inbox (no body, or {})",
+            "description": "In one transaction: a new message with its type and body is queued (within "
+                           "GREENROW_INBOX_MAX: 429 inbox_full otherwise, and it stays a dead letter) and the "
+                           "dead letter is removed.",
+            "parameters": [_path_id("dead_letter_id", "dead letter")],
+            "requestBody": {"required": False, **_json(_object({}))},
+            "responses": {"202": _ok("queued again", _ref("schemas", "DeadLetterReplayed")),
+                          **_errors(400, 404, 413, 415, 429, 503)},
+        },
+    },
+    "/dead-letters/{dead_letter_id}": {
+        "delete": {
+            "operationId": "delete_dead_letter", "tags": ["dead letters"], "summary": "Drop a dead letter",
+            "parameters": [_path_id("dead_letter_id", "dead letter")],
+            "responses": {"200": _ok("the dead letter, dropped", _ref("schemas", "DeadLetter")), **_errors(404, 503)},
+        },
+    },
+})
+
+# --- retention: DELETE /runs/{run_id} -------------------------------------------------------------------
+
+_PATHS["/runs/{run_id}"]["delete"] = {
+    "operationId": "delete_run", "tags": ["runs"], "summary": "Delete a finished run: its rows, messages and dead letters",
+    "description": "Marks a done or stopped run `deleting` and answers at once; a run deleter (any node's) removes "
+                   "its messages and rows in batches of 5,000, then the run: GET /runs/{run_id} shows it "
+                   "`deleting` until then, and 404 after. Deleting a run already marked answers 202 again.",
+    "parameters": [_path_id("run_id", "run")],
+    "responses": {"202": _ok("the run, marked deleting", _ref("schemas", "Run")), **_errors(404, 409, 503)},
+}
 
 _STATUSES = sorted({status for status, _ in ERROR_CODES.values()})
 

@@ -1,4 +1,4 @@
-"""/runs: create, list, read and stop runs."""
+"""/runs: create, list, read, stop and delete runs."""
 from flask import Blueprint, url_for
 
 from service.context import current_node
@@ -31,3 +31,8 @@ def get_run(run_id):
 def stop_run(run_id):
     read_fields({})  # no body, or an empty JSON object
     return found(current_node().stop_run(run_id), "run", run_id)
+
+
+@bp.delete("/runs/<id:run_id>")
+def delete_run(run_id):
+    return found(current_node().delete_run(run_id), "run", run_id), 202

@@ -101,6 +101,9 @@ RUN_FIELDS = {
 _MESSAGE_BODIES = {
     "set": {"value": Int(0, 1_000_000_000)},
     "incr": {"by": Int(-1_000_000_000, 1_000_000_000)},
+    # 1: the server raises while applying it, before it commits: it stays first in the inbox and crashes
+    # every attempt (a poison message, for the dead letters); 0: applied, then the server raises once.
+    "crash": {"poison": Int(0, 1, 0)},
 }
 MESSAGE_FIELDS = {kind: _MESSAGE_BODIES.get(kind, {}) for kind in MESSAGE_TYPES}
 

@@ -238,8 +238,11 @@ SELECT id FROM messages WHERE id = ANY(%(ids)s::bigint[]);
 -- name: insert_message
 -- Commit a message to a row's durable inbox, unless it already holds %(inbox_max)s, and, when another
 -- node owns the row, ring that node (%(wake)s on %(channel)s) in the same statement. Returns the message
--- id (NULL: the inbox is full, nothing stored) and the row's current owner (or NULL); no row comes back
--- when the row does not exist.
+-- id (NULL: the inbox is full, or the row's run is being deleted (`deleting`): nothing stored) and the
+-- row's current owner (or NULL); no row comes back when the row does not exist. (A run marked deleting
+-- after this statement's snapshot: the run deleter cannot delete the row while this insert's foreign key
+-- check holds it FOR KEY SHARE (it skips the row), and an insert reaching a row it deleted fails that
+-- check: the caller answers 404.)
 -- Two statements in one round trip (one transaction): the first takes the row's inbox lock, a
 -- transaction-scoped advisory lock keyed by the negated row id (row ids are positive, and so are
 -- greenrow's other advisory locks' keys), so two senders to one row take turns; the second counts the
@@ -247,8 +250,9 @@ SELECT id FROM messages WHERE id = ANY(%(ids)s::bigint[]);
 -- from before the wait and see room for one more), so the inbox never holds more than its bound.
 SELECT pg_advisory_xact_lock(-%(row_id)s::bigint);
 WITH target AS (
-    SELECT r.id, r.shard, l.node_id AS owner
+    SELECT r.id, r.shard, l.node_id AS owner, run.status = 'deleting' AS deleting
       FROM rows r
+      JOIN runs run ON run.id = r.run_id
       LEFT JOIN shard_leases l ON l.shard = r.shard AND l.expires_at > now()
      WHERE r.id = %(row_id)s),
 room AS (
@@ -256,17 +260,24 @@ room AS (
       FROM (SELECT 1 FROM messages WHERE row_id = %(row_id)s LIMIT %(inbox_max)s) AS queued),
 inserted AS (
     INSERT INTO messages (row_id, shard, type, body, reply_to)
-    SELECT id, shard, %(type)s, %(body)s, %(reply_to)s FROM target, room WHERE room.free
+    SELECT id, shard, %(type)s, %(body)s, %(reply_to)s FROM target, room WHERE room.free AND NOT target.deleting
     RETURNING id)
 SELECT inserted.id, target.owner,
-       CASE WHEN inserted.id IS NOT NULL AND target.owner <> %(node_id)s THEN pg_notify(%(channel)s, %(wake)s) END
+       CASE WHEN inserted.id IS NOT NULL AND target.owner <> %(node_id)s THEN pg_notify(%(channel)s, %(wake)s) END,
+       target.deleting
   FROM target LEFT JOIN inserted ON true;
 
--- name: discard_message
--- Fenced: remove a message whose effect cannot be applied (a poison message), so the ones behind it can be.
-DELETE FROM messages m
- WHERE m.id = %(message_id)s AND greenrow_fence(m.shard, %(node_id)s, %(epoch)s)
-RETURNING m.id;
+-- name: dead_letter_message
+-- Fenced: move a message out of its row's inbox into dead_letters with %(error)s (its effect can never be
+-- applied, or it crashed the row's server past its restart limit), so the ones behind it can be applied;
+-- returns the dead letter's id (no row: the lease is lost, or the message is no longer queued).
+WITH moved AS (
+    DELETE FROM messages m
+     WHERE m.id = %(message_id)s AND greenrow_fence(m.shard, %(node_id)s, %(epoch)s)
+    RETURNING m.id, m.row_id, m.shard, m.type, m.body, m.created_at)
+INSERT INTO dead_letters (row_id, shard, message_id, type, body, error, sent_at)
+SELECT row_id, shard, id, type, body, %(error)s, created_at FROM moved
+RETURNING id;
 
 -- name: take_next_message
 -- Remove the oldest message of a row's inbox (the caller applies it in the same transaction);
@@ -488,3 +499,129 @@ DELETE FROM idempotency_keys
  WHERE ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys
                          WHERE created_at <= now() - make_interval(secs => %(ttl_s)s)
                          LIMIT %(batch)s));
+
+-- Retention (greenlets/run_deleter.py). A finished run marked `deleting` is removed by whichever node's
+-- run deleter gets to it: its messages, then its rows with whatever messages reach them meanwhile, in
+-- short transactions of at most %(limit)s rows each, then its counter rows and the run itself. Every
+-- batch takes only what no one else holds (SKIP LOCKED): it never waits for a row server applying a
+-- message, for a cast being committed or for another node's deleter, and none of them waits long for
+-- it. Two deleters on one run share its batches; a deleter that dies mid-run leaves the mark and the
+-- rest for the next round.
+
+-- name: mark_run_deleting
+-- Mark a done or stopped run for deletion (no change to a running run or to one already marked).
+-- READ COMMITTED: a run finishing meanwhile was running in this statement's snapshot: not marked (409).
+UPDATE runs SET status = 'deleting' WHERE id = %(run_id)s AND status IN ('done', 'stopped');
+
+-- name: mark_expired_runs
+-- Retention: mark for deletion the runs finished more than %(retain_s)s seconds ago; returns their ids.
+UPDATE runs SET status = 'deleting'
+ WHERE status IN ('done', 'stopped') AND finished_at < now() - make_interval(secs => %(retain_s)s)
+RETURNING id;
+
+-- name: runs_being_deleted
+-- The runs marked for deletion, oldest first, with their row id range.
+SELECT id, first_row_id, last_row_id FROM runs WHERE status = 'deleting' ORDER BY id;
+
+-- name: delete_run_messages
+-- Delete up to %(limit)s messages of a run's rows (their run is marked deleting: none is added), passing
+-- over any a row server is applying; returns how many were deleted.
+WITH gone AS (
+    DELETE FROM messages
+     WHERE id IN (SELECT id FROM messages
+                   WHERE row_id BETWEEN %(first_row_id)s AND %(last_row_id)s
+                   LIMIT %(limit)s
+                     FOR UPDATE SKIP LOCKED)
+    RETURNING 1)
+SELECT count(*) FROM gone;
+
+-- name: delete_run_rows
+-- Delete up to %(limit)s rows of a run, lowest ids first, with the messages that reached them since
+-- delete_run_messages and their dead letters; returns how many rows were deleted. A row someone holds (a
+-- row server applying a message, a cast's key check) is passed over, and so is a row with a message or a
+-- dead letter someone holds (a replay): its
+-- delete would wait for that message (the foreign key check at the end of the statement) while the
+-- holder waits for the row, a deadlock. Passed-over rows are taken by a later batch. (A message
+-- committed between this statement's snapshot and its lock on the row fails the foreign key check:
+-- the batch rolls back and is tried again.)
+WITH candidate AS (
+    SELECT id FROM rows
+     WHERE id BETWEEN %(first_row_id)s AND %(last_row_id)s
+     ORDER BY id
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED),
+inbox AS (
+    SELECT id, row_id FROM messages WHERE row_id IN (SELECT id FROM candidate) FOR UPDATE SKIP LOCKED),
+letters AS (
+    SELECT id, row_id FROM dead_letters WHERE row_id IN (SELECT id FROM candidate) FOR UPDATE SKIP LOCKED),
+doomed AS (
+    SELECT c.id FROM candidate c
+     WHERE NOT EXISTS (SELECT 1 FROM messages m
+                        WHERE m.row_id = c.id AND m.id NOT IN (SELECT i.id FROM inbox i WHERE i.row_id = c.id))
+       AND NOT EXISTS (SELECT 1 FROM dead_letters d
+                        WHERE d.row_id = c.id AND d.id NOT IN (SELECT l.id FROM letters l WHERE l.row_id = c.id))),
+gone_messages AS (
+    DELETE FROM messages WHERE id IN (SELECT id FROM inbox WHERE row_id IN (SELECT id FROM doomed))),
+gone_letters AS (
+    DELETE FROM dead_letters WHERE id IN (SELECT id FROM letters WHERE row_id IN (SELECT id FROM doomed))),
+gone AS (
+    DELETE FROM rows WHERE id IN (SELECT id FROM doomed) RETURNING 1)
+SELECT count(*) FROM gone;
+
+-- name: delete_run_record
+-- Once none of its rows is left, delete a deleting run's counter rows and the run; returns its id (no
+-- row: some of its rows are still there, held by someone when the last batch passed them over).
+WITH empty AS (
+    SELECT NOT EXISTS (SELECT 1 FROM rows WHERE run_id = %(run_id)s) AS yes),
+counts AS (
+    DELETE FROM run_counts WHERE run_id = %(run_id)s AND (SELECT yes FROM empty))
+DELETE FROM runs
+ WHERE id = %(run_id)s AND status = 'deleting' AND (SELECT yes FROM empty)
+RETURNING id;
+
+-- Dead letters (migrations/008_dead_letters.sql; greenlets/dead_letters.py).
+
+-- name: row_dead_letters
+-- A row's dead letters, oldest first, at most %(limit)s; `row_exists` is false when the row does not exist
+-- (then the one row returned has no dead letter).
+SELECT EXISTS (SELECT 1 FROM rows WHERE id = %(row_id)s) AS row_exists, d.*
+  FROM (SELECT 1) AS one
+  LEFT JOIN LATERAL (SELECT * FROM dead_letters WHERE row_id = %(row_id)s ORDER BY id LIMIT %(limit)s) AS d ON true;
+
+-- name: dead_letter
+-- One dead letter.
+SELECT * FROM dead_letters WHERE id = %(dead_letter_id)s;
+
+-- name: lock_row_inbox
+-- The row's inbox lock (see insert_message), for the rest of the transaction.
+SELECT pg_advisory_xact_lock(-%(row_id)s::bigint);
+
+-- name: replay_dead_letter
+-- After lock_row_inbox, in its transaction: put a dead letter back at the end of its row's inbox as a new
+-- message and remove it from dead_letters, unless the inbox holds %(inbox_max)s messages or the row's run is
+-- being deleted; rings the row's owner when it is another node. Returns the new message's id (NULL: nothing
+-- done, `deleting` says why if it is not a full inbox); no row when the dead letter does not exist (any
+-- more: a replay or a delete took it first; its row lock makes a second one wait, then find it gone).
+WITH letter AS (
+    SELECT id, row_id, shard, type, body FROM dead_letters WHERE id = %(dead_letter_id)s FOR UPDATE),
+state AS (
+    SELECT (SELECT run.status = 'deleting' FROM rows r JOIN runs run ON run.id = r.run_id
+             WHERE r.id = %(row_id)s) AS deleting,
+           (SELECT count(*) < %(inbox_max)s
+              FROM (SELECT 1 FROM messages WHERE row_id = %(row_id)s LIMIT %(inbox_max)s) AS queued) AS free,
+           (SELECT l.node_id FROM shard_leases l
+             WHERE l.shard = (SELECT shard FROM letter) AND l.expires_at > now()) AS owner),
+inserted AS (
+    INSERT INTO messages (row_id, shard, type, body)
+    SELECT letter.row_id, letter.shard, letter.type, letter.body FROM letter, state
+     WHERE state.free AND NOT state.deleting
+    RETURNING id),
+removed AS (
+    DELETE FROM dead_letters WHERE id IN (SELECT id FROM letter) AND EXISTS (SELECT 1 FROM inserted))
+SELECT inserted.id AS message_id, state.deleting, state.owner,
+       CASE WHEN inserted.id IS NOT NULL AND state.owner <> %(node_id)s THEN pg_notify(%(channel)s, %(wake)s) END
+  FROM letter CROSS JOIN state LEFT JOIN inserted ON true;
+
+-- name: delete_dead_letter
+-- Drop a dead letter; returns it (no row: there is no such dead letter).
+DELETE FROM dead_letters WHERE id = %(dead_letter_id)s RETURNING *;

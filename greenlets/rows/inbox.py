@@ -3,13 +3,16 @@
 Each message's removal and its effect on the row commit together (exactly once). A call's reply to a
 caller on another node is sent in that same transaction (a notification goes out when, and only if,
 the effect commits: a connection cut after the commit cannot lose it on this side). A message whose
-effect can never be applied (a poison message) is set aside, so it cannot block the ones behind it.
+effect can never be applied is moved to the dead letters at once, so it cannot block the ones behind
+it; one that raises anything else crashes the server, tagged with the message (greenlets/dead_letters.py).
 """
 import logging
 
 import psycopg2
 
+from greenlets.db.pool import UNAVAILABLE
 from greenlets.db.queries import run_query
+from greenlets.dead_letters import CRASHED_ON, set_aside
 from greenlets.idempotency import store_call_reply
 from greenlets.rows.messages import effect
 from greenlets.views import row_view
@@ -59,26 +62,20 @@ def apply_next_message(node, row_id, epoch):
                 applied.reply_to = None  # answered
     except POISON as exc:
         # Deterministic: retrying would fail the same way and block every message behind it.
-        discard(node, row_id, epoch, message, exc)
+        if set_aside(node, row_id, epoch, message, exc, "its effect can never be applied") is None:
+            raise Fenced() from None
+        node.telemetry.message(message["type"], "discarded")
         return DISCARDED
+    except Exception as exc:
+        if message is not None and not isinstance(exc, (Fenced, *UNAVAILABLE)):
+            # The server crashes with the message still first in its inbox: its supervisor moves it to
+            # the dead letters if it crashes the server past the row's restart limit.
+            setattr(exc, CRASHED_ON, message)
+        raise
     return applied
 
 
 DISCARDED = object()
-
-
-def discard(node, row_id, epoch, message, error):
-    log.error("greenrow.message.discarded row=%s message=%s type=%s error=%s",
-              row_id, message["id"], message["type"], str(error).strip())
-    if node.pool.fetch_one("discard_message", {"message_id": message["id"], "node_id": node.id, "epoch": epoch}) is None:
-        raise Fenced()
-    node.telemetry.message(message["type"], "discarded")
-    if message["reply_to"]:
-        reply = {"type": message["type"], "node": node.id,
-                 "error": {"code": "message_discarded", "message": f"message could not be applied: {error}"}}
-        with node.pool.statement() as cur:
-            store_call_reply(cur, message["id"], message["reply_to"], reply)
-        node.router.reply(message["reply_to"], reply)
 
 
 def reply_for(applied, node_id):

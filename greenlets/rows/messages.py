@@ -21,6 +21,8 @@ def effect(message_type, body):
         params.update(paused=False, revive=True)
     elif message_type == "stop":
         params.update(stop=True)
+    elif message_type == "crash" and body.get("poison"):
+        raise CrashRequested("poison crash message: it crashes its row server at every attempt")
     elif message_type not in TYPES:
         raise ValueError(f"unknown message type {message_type!r}")
     return params

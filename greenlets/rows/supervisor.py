@@ -2,7 +2,9 @@
 
 ``RowSupervisor`` follows OTP's restart intensity: a row may crash ``max_restarts`` times in
 ``max_seconds``; each restart waits a doubling backoff and reloads the row from the database. Past
-the limit the row is marked ``failed`` and stays so until a ``set`` message revives it.
+the limit the row is marked ``failed`` and stays so until a ``set`` message revives it, unless the
+crashes came from one message still in its inbox: that message goes to the dead letters instead and the
+server goes on with the next one (greenlets/dead_letters.py).
 
 The database being unavailable is not a crash: a restart or a failure that cannot be written waits
 and is tried again, without counting toward the row's restart intensity.
@@ -16,6 +18,7 @@ from gevent.event import Event
 from gevent.pool import Group
 
 from greenlets.db.pool import UNAVAILABLE
+from greenlets.dead_letters import crashed_on, set_aside
 from greenlets.rows.crashes import CrashLog
 from greenlets.telemetry.hub_watch import describe
 
@@ -84,7 +87,11 @@ class RowSupervisor:
             recent.popleft()
         recent.append(now)
         if len(recent) > self._max_restarts:
-            self._fail(server, len(recent))
+            message = crashed_on(server.exception)
+            if message is not None:
+                self._set_aside(server, message, len(recent))
+            else:
+                self._fail(server, len(recent))
             return
         self._report(logging.WARNING, "greenrow.row.restart", server,
                      f"restart={len(recent)}/{self._max_restarts} within={self._max_seconds}s")
@@ -113,6 +120,19 @@ class RowSupervisor:
             self._node.row_events.publish(server.row_id, {
                 "type": "crash", "outcome": "failed" if level >= logging.ERROR else "restarting",
                 "error": describe(server.exception), "details": details})
+
+    def _set_aside(self, server, message, crashes):
+        """The crashes came from one message, still first in the row's inbox: it goes to the dead letters
+        and the server is restarted at once for the next message, with its crash count started over."""
+        why = f"it crashed the row server {crashes} times within {self._max_seconds}s"
+        try:
+            set_aside(self._node, server.row_id, server.epoch, message, server.exception, why)
+        except UNAVAILABLE as exc:
+            self._node.database.failed("dead letter", exc)
+            self._restarts.add(gevent.spawn_later(DATABASE_RETRY_S, self._set_aside, server, message, crashes))
+            return
+        self._recent.pop(server.row_id, None)
+        self._restarts.add(gevent.spawn(self._restart, server))  # (lease lost: the restart finds it out)
 
     def _restart(self, server):
         if self._node.stopping:

@@ -93,6 +93,17 @@ def test_run_show_list_and_stop_answer_the_run(url, stopped_run):
     assert cli(url, "run", "stop", run_id, "--field", "status").stdout == "stopped\n"  # a second stop changes nothing
 
 
+def test_run_delete_deletes_a_finished_run_and_refuses_a_running_one(url):
+    running = int(cli(url, "run", "start", "--rows", 5, "--start-value", 1000, "--field", "id").stdout)
+    refused = cli(url, "run", "delete", running, ok=False)
+    assert refused.returncode == 1 and "run_not_finished, HTTP 409" in refused.stderr, refused
+    cli(url, "run", "stop", running)
+
+    assert cli(url, "run", "delete", running, "--field", "status").stdout == "deleting\n"
+    wait_until(lambda: cli(url, "run", "show", running, ok=False).returncode == 1, 30)
+    assert "run_not_found" in cli(url, "run", "show", running, ok=False).stderr
+
+
 def test_row_get_and_send_casts_and_calls(url, stopped_run):
     row_id = stopped_run["first_row_id"]
     value = int(cli(url, "row", "get", row_id, "--field", "value").stdout)

@@ -16,7 +16,8 @@ from tests.support.wait import wait_until
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ORDER = ["healthz.sh", "readyz.sh", "openapi.sh", "nodes.sh", "metrics.sh", "stats.sh", "dashboard.sh", "create-run.sh",
          "list-runs.sh", "get-run.sh", "get-row.sh", "row-events.sh", "cast-message.sh", "call-message.sh",
-         "every-message-type.sh", "stop-run.sh"]
+         "every-message-type.sh", "list-dead-letters.sh", "replay-dead-letter.sh", "delete-dead-letter.sh", "stop-run.sh",
+         "delete-run.sh"]
 ENDPOINT = re.compile(r"^# (GET|POST|PUT|PATCH|DELETE) (/[^\s?:]*)\S*:", re.MULTILINE)  # the path, without a query
 
 
@@ -82,5 +83,18 @@ def test_the_examples_run_as_they_are_against_the_service(api):
     assert [reply["type"] for reply in replies] == ["pong", "get", "incr", "set", "pause", "resume", "stop"]
     assert replies[3]["value"] == 10 and replies[4]["status"] == "paused" and replies[6]["status"] == "idle"
 
+    # A poison message (the api service runs with GREENROW_FAULT_INJECTION=1) ends in the dead letters.
+    poisoned = answer(url, "call-message.sh", str(row_id), '{"type": "crash", "poison": 1}')["reply"]
+    assert poisoned["error"]["code"] == "message_discarded"
+    [letter] = answer(url, "list-dead-letters.sh")["dead_letters"]
+    assert (letter["id"], letter["row_id"], letter["body"]) == (poisoned["dead_letter_id"], row_id, {"poison": 1})
+    assert answer(url, "replay-dead-letter.sh")["row_id"] == row_id  # it crashes the server again: back it comes
+    [again] = wait_until(lambda: answer(url, "list-dead-letters.sh")["dead_letters"], 20)
+    assert answer(url, "delete-dead-letter.sh") == again
+    assert answer(url, "list-dead-letters.sh") == {"dead_letters": []}
+
     stopped = answer(url, "stop-run.sh")
     assert (stopped["id"], stopped["status"]) == (run["id"], "stopped")
+    deleting = answer(url, "delete-run.sh")
+    assert (deleting["id"], deleting["status"]) == (run["id"], "deleting")
+    wait_until(lambda: api.get(f"/runs/{run['id']}").status_code == 404, 30, message="the demo run was never deleted")

@@ -270,7 +270,7 @@ def test_a_call_to_a_row_that_does_not_exist_leaves_no_caller_waiting(api):
 WRONG_METHODS = [
     ("DELETE", "/runs", "GET"),
     ("PUT", "/runs/1", "GET"),
-    ("DELETE", "/runs/1", "GET"),
+    ("DELETE", "/runs/1/stop", "POST"),
     ("GET", "/runs/1/stop", "POST"),
     ("GET", "/rows/1/messages", "POST"),
     ("POST", "/rows/1", "GET"),

@@ -3,7 +3,7 @@ import requests
 
 
 class HttpClient:
-    """get/post/json on ``self.url(path)``, through one keep-alive session (``self.http``)."""
+    """get/post/delete/json on ``self.url(path)``, through one keep-alive session (``self.http``)."""
 
     def __init__(self):
         self.http = requests.Session()
@@ -18,6 +18,10 @@ class HttpClient:
     def post(self, path, json=None, **kwargs):
         kwargs.setdefault("timeout", 30)
         return self.http.post(self.url(path), json=json, **kwargs)
+
+    def delete(self, path, **kwargs):
+        kwargs.setdefault("timeout", 30)
+        return self.http.delete(self.url(path), **kwargs)
 
     def auth_headers(self):
         """The Authorization header this client sends (a token-protected service), for other clients to send."""

@@ -28,6 +28,8 @@ ANSWERED_CODES = {
     "not_found": 404,
     "run_not_found": 404,
     "row_not_found": 404,
+    "dead_letter_not_found": 404,
+    "run_not_finished": 409,
     "method_not_allowed": 405,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
@@ -209,7 +211,7 @@ def test_a_reply_is_typed_as_the_row_with_its_reply_type_or_a_discarded_message(
     assert schemas["RowReply"]["additionalProperties"] is False
     assert schemas["RowReply"]["properties"]["type"]["enum"] == [reply_type(kind) for kind in MESSAGE_TYPES]
     assert "pong" in schemas["RowReply"]["properties"]["type"]["enum"]
-    assert set(schemas["DiscardedReply"]["properties"]) == {"type", "node", "error"}
+    assert set(schemas["DiscardedReply"]["properties"]) == {"type", "node", "dead_letter_id", "error"}
     assert schemas["DiscardedReply"]["properties"]["error"]["properties"]["code"] == {"const": "message_discarded"}
 
 

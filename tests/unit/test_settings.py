@@ -27,6 +27,7 @@ INTEGER_SETTINGS = {
     "GREENROW_MAX_EVENT_STREAMS": ("max_event_streams", 64, 0, 10_000),
     "GREENROW_MAX_CALLS_IN_FLIGHT": ("max_calls_in_flight", 1000, 0, 100_000),
     "GREENROW_IDEMPOTENCY_TTL_S": ("idempotency_ttl_s", 86400, 1, 30 * 86400),
+    "GREENROW_RETAIN_FINISHED_RUNS_S": ("retain_finished_runs_s", None, 1, 3_153_600_000),  # unset: keep forever
 }
 
 DEFAULTS = {

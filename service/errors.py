@@ -87,9 +87,21 @@ def _api_error(exc):
 
 def _http_error(exc):
     status = exc.code or 500
+    if status == 405 and _has_impossible_id(request.path):
+        # Werkzeug checks a rule's method before its converters: DELETE /runs/<id past 2^63-1> matched
+        # GET /runs/<id>'s path, then failed DELETE's converter, and came out as a 405. No such resource.
+        status = 404
     code = _HTTP_CODES.get(status) or _snake(HTTP_STATUS_CODES.get(status, "http error"))
-    headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]  # keeps Allow on a 405
+    dropped = ("content-type",) if status == 405 else ("content-type", "allow")  # keeps Allow on a 405
+    headers = [(k, v) for k, v in exc.get_headers() if k.lower() not in dropped]
     return error_response(status, code, _http_message(exc, status), headers)
+
+
+_MAX_ID = 2**63 - 1  # the largest id (PostgreSQL bigint), as service.validation's IdConverter takes them
+
+
+def _has_impossible_id(path):
+    return any(part.isdigit() and not 1 <= int(part) <= _MAX_ID for part in path.split("/"))
 
 
 def _http_message(exc, status):

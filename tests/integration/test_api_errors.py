@@ -241,6 +241,8 @@ NOT_FOUND = [
     ("POST", "/runs/0/stop", "not_found"),
     ("GET", f"/runs/{MAX_ID + 1}", "not_found"),
     ("GET", f"/rows/{MAX_ID + 1}", "not_found"),
+    ("DELETE", f"/runs/{MAX_ID + 1}", "not_found"),  # not a 405: werkzeug meets GET's rule first (service/errors.py)
+    ("DELETE", "/runs/0", "not_found"),
     ("GET", "/rows/99999999999999999999", "not_found"),
     ("GET", "/rows/" + "9" * 1000, "not_found"),
     ("GET", f"/runs/{MAX_ID}", "run_not_found"),

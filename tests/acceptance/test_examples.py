@@ -15,9 +15,9 @@ from tests.support.wait import wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ORDER = ["healthz.sh", "readyz.sh", "openapi.sh", "nodes.sh", "metrics.sh", "stats.sh", "dashboard.sh", "create-run.sh",
-         "list-runs.sh", "get-run.sh", "get-row.sh", "row-events.sh", "cast-message.sh", "call-message.sh",
-         "every-message-type.sh", "list-dead-letters.sh", "replay-dead-letter.sh", "delete-dead-letter.sh", "stop-run.sh",
-         "delete-run.sh"]
+         "list-runs.sh", "get-run.sh", "get-row.sh", "row-events.sh", "cast-message.sh", "retry-cast.sh",
+         "call-message.sh", "every-message-type.sh", "list-dead-letters.sh", "replay-dead-letter.sh",
+         "delete-dead-letter.sh", "stop-run.sh", "delete-run.sh"]
 ENDPOINT = re.compile(r"^# (GET|POST|PUT|PATCH|DELETE) (/[^\s?:]*)\S*:", re.MULTILINE)  # the path, without a query
 
 
@@ -77,6 +77,8 @@ def test_the_examples_run_as_they_are_against_the_service(api):
         events.stdout.count("event: row") >= 2, events  # the row, then a tick later
 
     assert set(answer(url, "cast-message.sh")) == {"message_id"}
+    first, retry = [json.loads(line) for line in example(url, "retry-cast.sh").splitlines()]
+    assert first == retry and set(first) == {"message_id"}  # one message, applied once
     called = answer(url, "call-message.sh")
     assert (called["reply"]["id"], called["reply"]["type"]) == (row_id, "get")
     replies = [json.loads(line)["reply"] for line in example(url, "every-message-type.sh").splitlines()]

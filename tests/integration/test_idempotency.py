@@ -145,3 +145,17 @@ def test_the_purge_deletes_expired_keys_in_batches_and_keeps_live_ones(database_
         conn.close()
     assert deleted == [2, 2, 1, 0]
     assert [k for (k,) in db.fetch_all("SELECT key FROM idempotency_keys")] == ["live"]
+
+
+def test_a_refused_request_keeps_no_key_so_the_key_stays_free_for_its_corrected_retry(service, still_row, db):
+    k = key()
+    missing_row = post(service, "/rows/999999999/messages", {"type": "incr", "by": 5}, k)
+    bad_body = post(service, f"/rows/{still_row}/messages", {"type": "incr", "by": "5"}, k)
+    assert missing_row.status_code == 404 and bad_body.status_code == 400
+    assert db.fetch_value("SELECT count(*) FROM idempotency_keys") == 0
+
+    corrected = post(service, f"/rows/{still_row}/messages", {"type": "incr", "by": 5}, k)
+    assert corrected.status_code == 202 and "Idempotent-Replayed" not in corrected.headers
+    assert value(service, still_row) == 1005
+    elsewhere = post(service, "/runs", {"rows": 1}, k)
+    assert elsewhere.status_code == 422 and elsewhere.json()["error"]["code"] == "idempotency_key_reused"

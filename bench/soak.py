@@ -241,7 +241,16 @@ def settle(cluster, soak):
         runs = cluster.get("/runs?limit=100", headers=auth()).json()["runs"]
         stats = cluster.get("/stats", headers=auth()).json()
         return all(r["status"] in ("done", "stopped") for r in runs) and stats["cluster"]["row_servers"] == 0
-    wait_until(quiet, SETTLE_TIMEOUT_S, interval=1.0, message="the runs never finished after the soak")
+    try:
+        wait_until(quiet, SETTLE_TIMEOUT_S, interval=1.0, message="the runs never finished after the soak")
+    except AssertionError:
+        runs = cluster.get("/runs?limit=100", headers=auth()).json()["runs"]
+        stats = cluster.get("/stats", headers=auth()).json()
+        say("unfinished: " + "; ".join(f"run {r['id']} {r['status']} pending {r['pending']} active {r['active']}"
+                                      for r in runs if r["status"] not in ("done", "stopped")))
+        say("monitors by node: " + "; ".join(f"{n['node']}: {n.get('monitors')} servers {n.get('row_servers')}"
+                                            for n in stats["nodes"]))
+        raise
     time.sleep(10)  # not a synchronisation: the workers' idle trim (malloc_trim) runs a few s after a run ends
 
 

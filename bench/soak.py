@@ -54,7 +54,8 @@ MIX = (("get_row", 30), ("cast", 20), ("call", 10), ("get_run", 10), ("list_runs
 # The statuses each operation may answer besides the deliberate 503/429 (counted apart).
 EXPECTED = {"get_row": {200}, "cast": {202}, "call": {200, 504}, "get_run": {200}, "list_runs": {200},
             "stats": {200}, "nodes": {200}, "metrics": {200}, "bad_input": {400, 404, 405, 409, 413, 415, 422},
-            "no_token": {401}, "start_run": {201}, "stop_run": {200}, "delete_run": {202, 404}}
+            "no_token": {401}, "start_run": {201}, "stop_run": {200}, "delete_run": {202, 404},
+            **{f"{op} (run deleted)": {404} for op in ("get_row", "get_run", "cast", "call")}}
 DELIBERATE = {503, 429}
 BAD_INPUTS = (
     ("POST", "/runs", {"rows": -1}),
@@ -81,6 +82,7 @@ class Soak:
         self.outcomes = collections.Counter()       # (operation, status or error) -> count
         self.latencies = collections.defaultdict(list)
         self.runs = []                               # (run_id, first_row_id, rows, started_at)
+        self.deleted = set()                         # runs this soak deleted: their rows answer 404 from then on
         self.deletes = self._offers_delete()
 
     # --- HTTP -------------------------------------------------------------------------------------
@@ -89,7 +91,7 @@ class Soak:
             self.local.session = requests.Session()
         return self.local.session
 
-    def request(self, operation, method, path, body=None, token=API_TOKEN, headers=None):
+    def request(self, operation, method, path, body=None, token=API_TOKEN, headers=None, run_id=None):
         headers = dict(headers or {})
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -105,6 +107,8 @@ class Soak:
             outcome, answer = response.status_code, response
         except requests.RequestException as exc:
             outcome, answer = type(exc).__name__, None
+        if outcome == 404 and run_id in self.deleted:
+            operation = f"{operation} (run deleted)"  # a request that met the soak's own deletion: expected
         with self.lock:
             self.outcomes[(operation, outcome)] += 1
             self.latencies[operation].append(time.monotonic() - started)
@@ -146,6 +150,7 @@ class Soak:
         for run_id, *_ in candidates:
             view = self.request("get_run", "GET", f"/runs/{run_id}")
             if view is not None and view.status_code == 200 and view.json()["status"] in ("done", "stopped"):
+                self.deleted.add(run_id)
                 response = self.request("delete_run", "DELETE", f"/runs/{run_id}")
                 if response is not None and response.status_code in (202, 404):
                     with self.lock:
@@ -155,14 +160,15 @@ class Soak:
     def one_request(self, operation):
         row_id, run_id = self._a_row()
         if operation == "get_row":
-            self.request(operation, "GET", f"/rows/{row_id}")
+            self.request(operation, "GET", f"/rows/{row_id}", run_id=run_id)
         elif operation == "cast":
             self.request(operation, "POST", f"/rows/{row_id}/messages", {"type": "incr", "by": 1},
-                         headers={"Idempotency-Key": str(uuid.uuid4())})
+                         headers={"Idempotency-Key": str(uuid.uuid4())}, run_id=run_id)
         elif operation == "call":
-            self.request(operation, "POST", f"/rows/{row_id}/messages?wait=true&timeout_ms=2000", {"type": "get"})
+            self.request(operation, "POST", f"/rows/{row_id}/messages?wait=true&timeout_ms=2000", {"type": "get"},
+                         run_id=run_id)
         elif operation == "get_run":
-            self.request(operation, "GET", f"/runs/{run_id}")
+            self.request(operation, "GET", f"/runs/{run_id}", run_id=run_id)
         elif operation == "list_runs":
             self.request(operation, "GET", "/runs?limit=20")
         elif operation == "stats":
@@ -250,8 +256,30 @@ def settle(cluster, soak):
                                       for r in runs if r["status"] not in ("done", "stopped")))
         say("monitors by node: " + "; ".join(f"{n['node']}: {n.get('monitors')} servers {n.get('row_servers')}"
                                             for n in stats["nodes"]))
+        diagnose(cluster.database_url, [r["id"] for r in runs if r["status"] not in ("done", "stopped")])
         raise
     time.sleep(10)  # not a synchronisation: the workers' idle trim (malloc_trim) runs a few s after a run ends
+
+
+def diagnose(database_url, run_ids):
+    """What the database says of unfinished runs: their pending/active rows, shards, leases and locks."""
+    import psycopg2
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for sql in (
+                "SELECT r.run_id, r.state, count(*), min(r.shard), max(r.shard), count(DISTINCT l.node_id),"
+                " bool_and(l.expires_at > now()), min(r.epoch), max(l.epoch) FROM rows r"
+                " LEFT JOIN shard_leases l ON l.shard = r.shard WHERE r.run_id = ANY(%s)"
+                " AND r.state IN ('pending', 'active') GROUP BY 1, 2",
+                "SELECT l.locktype, l.mode, l.granted, a.state, a.application_name, left(a.query, 120),"
+                " now() - a.xact_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE l.relation = 'rows'::regclass OR l.relation = 'runs'::regclass",
+                "SELECT id, status, max_concurrency FROM runs WHERE id = ANY(%s)"):
+            cur.execute(sql, (run_ids,) if "%s" in sql else None)
+            for row in cur.fetchall():
+                say(f"db: {row}")
+    conn.close()
 
 
 def auth(token=API_TOKEN):

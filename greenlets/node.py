@@ -23,7 +23,6 @@ from greenlets.db.migrate import migrate
 from greenlets.db.pool import UNAVAILABLE, Pool
 from greenlets.db.queries import run_query
 from greenlets.errors import CallsFull, InboxFull, RowNotFound, RuntimeUnavailable
-from greenlets.idempotency import KeyPurger
 from greenlets.memory import release_free_memory
 from greenlets.ownership.calls import PendingCalls
 from greenlets.ownership.leases import LeaseKeeper
@@ -148,7 +147,7 @@ class Node:
         self.services.start_child("listener", Listener(self, self.router.dispatch).run)
         self.services.start_child("inbox-sweeper", self._sweep_inboxes)
         self.services.start_child("telemetry-publisher", self.publisher.run)
-        self.services.start_child("idempotency-key-purger", KeyPurger(self, settings.idempotency_ttl_s).run)
+        self.services.start_child("idempotency-key-purger", idempotency.KeyPurger(self, settings.idempotency_ttl_s).run)
         self.deleter = RunDeleter(self, settings.retain_finished_runs_s)
         self.services.start_child("run-deleter", self.deleter.run)
         self.ensure_monitors()

@@ -39,27 +39,35 @@ class RowEvents:
 
     # --- the row server's side (the owner) ------------------------------------------------------------
     def watched(self, row_id):
-        return (row_id in self._local if self._local else False) or (row_id in self._remote if self._remote else False)
+        return row_id in self._local or row_id in self._remote
 
     def publish(self, row_id, event):
         """An event of a row this node serves: to this node's streams, and forwarded to the watching nodes."""
         event = dict(event, row=row_id, node=self._node.id, at=time.time())
         self.deliver(row_id, event)
-        watchers = self._remote.get(row_id)
-        if not watchers:
-            return
-        now = time.monotonic()
-        for node_id, lapses in list(watchers.items()):
-            if lapses < now:
-                del watchers[node_id]
-            elif node_id != self._node.id:
+        self._drop_lapsed(time.monotonic(), (row_id,))
+        for node_id in self._remote.get(row_id, ()):
+            if node_id != self._node.id:
                 self._node.router.send_quietly({"k": "row_event", "to": node_id, "row": row_id, "event": event})
-        if not watchers:
-            del self._remote[row_id]
 
     def forward_to(self, row_id, node_id):
-        """A peer's stream watches a row this node may own: forward its events for REMOTE_WATCH_S."""
-        self._remote.setdefault(row_id, {})[node_id] = time.monotonic() + REMOTE_WATCH_S
+        """A peer's stream watches a row this node may own: forward its events for REMOTE_WATCH_S. Every
+        node hears every watch, and a node that does not own the row never publishes for it: lapsed watches
+        are dropped here too, so they do not pile up (a few per stream of the cluster, at most)."""
+        now = time.monotonic()
+        self._drop_lapsed(now, list(self._remote))
+        self._remote.setdefault(row_id, {})[node_id] = now + REMOTE_WATCH_S
+
+    def _drop_lapsed(self, now, row_ids):
+        for row_id in row_ids:
+            watchers = self._remote.get(row_id)
+            if watchers is None:
+                continue
+            for node_id, lapses in list(watchers.items()):
+                if lapses < now:
+                    del watchers[node_id]
+            if not watchers:
+                del self._remote[row_id]
 
     # --- the stream's side ------------------------------------------------------------------------------
     def subscribe(self, row_id):

@@ -62,12 +62,12 @@ class Stored:
 
 
 def find(cur, key, ttl_s):
-    """The stored answer of a live key, None when there is none; KeyReused for another request's key."""
+    """(``cur`` a plain cursor: its rows are tuples.) The stored answer of a live key, None when there is none; KeyReused for another request's key."""
     run_query(cur, "find_idempotency_key", {"owner": key.owner, "key": key.key, "ttl_s": ttl_s})
     record = cur.fetchone()
     if record is None:
         return None
-    fingerprint, status, response, message_id = _values(record)
+    fingerprint, status, response, message_id = record
     if fingerprint != key.fingerprint:
         raise KeyReused("this Idempotency-Key was already used for a different request (another method, path, "
                         f"body or query) in the last {ttl_s} s (GREENROW_IDEMPOTENCY_TTL_S): use a new key")
@@ -88,12 +88,6 @@ def store_call_reply(cur, message_id, reply_to, reply):
     if reply_to and reply_to.endswith(KEYED_SUFFIX):
         run_query(cur, "store_call_reply", {"message_id": message_id,
                                             "response": Json({"message_id": message_id, "reply": reply})})
-
-
-def _values(record):
-    if isinstance(record, dict):
-        return record["fingerprint"], record["status"], record["response"], record["message_id"]
-    return record
 
 
 class KeyPurger:

@@ -329,6 +329,11 @@ class RowServer(Greenlet):
     def _drain_inbox(self):
         """Apply every message waiting in the row's inbox, oldest first; a reason to leave, or None."""
         while True:
+            # Whether the server was launched when the apply began: the monitor may claim the row and
+            # launch this server while the apply waits on the database, and the row the apply returns is
+            # then from before the claim (pending, not active). That is no reason to leave: the server
+            # starts ticking at the LAUNCH queued behind this message (leaving would orphan the row).
+            launched = self.launched
             applied = apply_next_message(self.node, self.row_id, self.epoch)
             if applied is None:
                 return None
@@ -346,7 +351,7 @@ class RowServer(Greenlet):
                 self.node.router.reply(applied.reply_to, reply_for(applied, self.node.id))
             if applied.type == "crash":
                 raise CrashRequested(f"crash requested by message {applied.message_id} for row {self.row_id}")
-            if self.launched and row["state"] != "active":
+            if launched and row["state"] != "active":
                 return "done" if self.row_value == 0 else "stopped"
             if self.paused or self.next_due is None:
                 self._schedule_tick()

@@ -80,6 +80,30 @@ def test_concurrent_incr_and_set_racing_ticks_are_all_applied_and_never_take_a_v
     assert "Traceback" not in service.log()
 
 
+def test_messages_racing_the_monitors_claims_never_leave_a_row_active_with_no_server(service, db):
+    # Casts to pending rows start on-demand servers, and the monitor claims those rows meanwhile: a claim
+    # that launches a server while it applies a message (its row read before the claim, pending) must
+    # not make the server leave. Before the fix, one launch in ten or so did: the row stayed active with
+    # no server until the monitor's orphan check put it back to pending, a scan later.
+    orphans_before = node_stats(service)["counters"]["orphan_rows_relaunched"]
+    rows = 2000
+    run = start_run(service, rows=rows, start_value=2, tick_ms=50, max_concurrency=100, scan_ms=200)
+    row_ids = list(range(run["first_row_id"], run["last_row_id"] + 1))
+    random.Random(11).shuffle(row_ids)
+
+    def cast(row_id):
+        return requests.post(service.url(f"/rows/{row_id}/messages"), json={"type": "incr", "by": 1},
+                             timeout=30).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        assert set(pool.map(cast, row_ids)) == {202}
+    wait_for_run(service, run["id"], timeout=60)
+
+    assert db.fetch_all("SELECT DISTINCT value, ticks, state FROM rows WHERE run_id = %s",
+                        (run["id"],)) == [(0, 3, "done")]
+    assert node_stats(service)["counters"]["orphan_rows_relaunched"] - orphans_before == 0
+
+
 def test_a_row_revived_and_taken_back_to_zero_before_its_relaunch_leaves_no_server_behind(service, db):
     run = start_run(service, rows=2, start_value=100_000, tick_ms=1000, scan_ms=10)
     row_id = run["last_row_id"]  # the first row keeps the run running

@@ -16,6 +16,7 @@ import gevent
 import psycopg2
 from gevent.event import Event
 
+from greenlets import event_wait
 from greenlets.db.pool import UNAVAILABLE
 from greenlets.db.queries import run_query
 from greenlets.errors import RunNotFinished
@@ -62,7 +63,7 @@ class RunDeleter:
             except psycopg2.IntegrityError as exc:  # a cast committed to a row as its batch took it: again
                 log.debug("greenrow.run.delete_retry %s", str(exc).strip())
                 left = True
-            self._wake.wait(HELD_RETRY_S if left else SCAN_S)
+            event_wait.wait(self._wake, HELD_RETRY_S if left else SCAN_S)
 
     def _round(self):
         """Mark the runs past their retention, then delete every marked run; True if one is left."""

@@ -10,6 +10,7 @@ import time
 import gevent
 from gevent.event import Event
 
+from greenlets import event_wait
 from greenlets.db.pool import UNAVAILABLE
 from greenlets.rows.server import RunInfo, stop_all
 
@@ -77,7 +78,7 @@ class Monitor:
             except UNAVAILABLE as exc:  # not a crash: look again at the next scan
                 self._node.database.failed(f"monitor of run {self.run_id}", exc)
                 launched = 0
-            woke = self._slot_freed.wait(timeout=RECHECK_AFTER_LAUNCH_S if launched else self._scan_s)
+            woke = event_wait.wait(self._slot_freed, RECHECK_AFTER_LAUNCH_S if launched else self._scan_s)
             self._slot_freed.clear()
             if woke and not self._stopped:
                 self._node.tick_writer.wait_until_idle(REFILL_AFTER_TICKS_MAX_S)

@@ -17,6 +17,7 @@ import gevent
 from gevent.event import Event
 from gevent.pool import Group
 
+from greenlets import event_wait
 from greenlets.db.pool import UNAVAILABLE
 from greenlets.dead_letters import crashed_on, set_aside
 from greenlets.rows.crashes import CrashLog
@@ -70,7 +71,7 @@ class RowSupervisor:
         while True:
             while not self._crashed:
                 self._has_work.clear()
-                self._has_work.wait()
+                event_wait.wait(self._has_work)
             self._handle_crash(self._crashed.popleft())
 
     def stop(self):

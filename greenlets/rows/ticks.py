@@ -21,6 +21,7 @@ import gevent
 import psycopg2.errors
 from gevent.event import Event
 
+from greenlets import event_wait
 from greenlets.db.pool import UNAVAILABLE
 from greenlets.db.queries import run_query
 
@@ -58,7 +59,7 @@ class TickWriter:
     def wait_until_idle(self, timeout_s):
         """Wait, at most ``timeout_s``, until no tick is queued or being committed: work that can wait
         a moment (launching row servers) then runs after the ticks due now, not in their way."""
-        self._idle.wait(timeout_s)
+        event_wait.wait(self._idle, timeout_s)
 
     def run(self):
         """One writer loop with its own connection; a node runs a few so one batch's fsync overlaps the next."""
@@ -130,7 +131,7 @@ class TickWriter:
     def _next_batch(self):
         while not self._queued:
             self._has_work.clear()
-            self._has_work.wait()
+            event_wait.wait(self._has_work)
         if self._batch_s:
             gevent.sleep(self._batch_s)
         batch = self._queued[: self._batch_max]

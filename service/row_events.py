@@ -8,13 +8,17 @@
     event: end       the node is stopping, or the row is gone: the stream ends (reconnect to go on)
 
 A comment line every 15 s keeps proxies from timing out a quiet stream. Each node serves at most
-GREENROW_MAX_EVENT_STREAMS streams at once (429 too_many_streams past it). nginx must not buffer the
+GREENROW_MAX_EVENT_STREAMS streams at once (429 too_many_streams past it); a stream whose client went
+away gives its place back within about a second (its socket is looked at each second: a write alone
+finds a closed peer only at the second write after it, 30 s later on a quiet row). nginx must not buffer the
 stream: the response says so (X-Accel-Buffering: no). Greenrow-Node names the node serving the stream.
 """
 import json
+import select
+import socket
 import time
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 from gevent.queue import Empty
 
 from greenlets.db.pool import UNAVAILABLE
@@ -41,10 +45,23 @@ def row_events(row_id):
                        f"this node already serves {full.args[0]} event streams (GREENROW_MAX_EVENT_STREAMS); "
                        "try again later", headers=[("Retry-After", str(RETRY_AFTER_S))]) from None
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Greenrow-Node": node.id}
-    return Response(_stream(node, row_id, queue, row), mimetype="text/event-stream", headers=headers)
+    client = request.environ.get("gunicorn.socket")
+    return Response(_stream(node, row_id, queue, row, client), mimetype="text/event-stream", headers=headers)
 
 
-def _stream(node, row_id, queue, row):
+def _client_gone(client):
+    """Whether the client closed its connection: its socket reads as at its end (it sends nothing more on
+    an event stream, so readable means closed or reset). Never waits (select with no timeout)."""
+    if client is None:
+        return False
+    try:
+        readable, _, _ = select.select([client], [], [], 0)
+        return bool(readable) and client.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+def _stream(node, row_id, queue, row, client):
     try:
         yield _event("row", row)
         last, unavailable = row, False
@@ -69,6 +86,8 @@ def _stream(node, row_id, queue, row):
             if time.monotonic() < next_read:
                 continue
             next_read = time.monotonic() + READ_EVERY_S
+            if _client_gone(client):
+                return
             try:
                 row = node.get_row(row_id)
             except (UNAVAILABLE, RuntimeUnavailable):

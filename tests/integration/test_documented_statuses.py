@@ -100,7 +100,7 @@ def over_limit(service, method, path, run, status, database_url):
     if path == "/runs":
         return ask(service, method, path, json={"rows": LIMIT_ROWS - 1, "tick_ms": 3_600_000})  # with the run's 2
     if path.endswith("/events"):  # the node's one stream is taken
-        def a_stream():  # (a stream a client closed keeps its place until its next write: 15 s at most)
+        def a_stream():  # (a stream its client closed gives its place back within about a second)
             stream = ask(service, method, concrete(path, run), stream=True)
             return stream if stream.status_code == 200 else stream.close()
         held = wait_until(a_stream, 30, message="the node's one stream never came free")

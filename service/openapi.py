@@ -315,7 +315,8 @@ _PATHS = {
                 "`node`), `crash` (its server crashed: `error`, `outcome` restarting or failed), `error` "
                 "(the database is unavailable for now; the stream goes on) and `end` (the node is stopping "
                 "or the row is gone; reconnect to go on). A comment every 15 s keeps quiet streams open. "
-                "Each node serves at most GREENROW_MAX_EVENT_STREAMS streams (429 too_many_streams past it). "
+                "Each node serves at most GREENROW_MAX_EVENT_STREAMS streams (429 too_many_streams past it); "
+                "a stream whose client went away gives its place back within about a second. "
                 "The Greenrow-Node header names the node serving the stream."),
             "parameters": [_path_id("row_id", "row")],
             "responses": {

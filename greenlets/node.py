@@ -34,6 +34,7 @@ from greenlets.rows.monitor import Monitor
 from greenlets.rows.registry import Registry
 from greenlets.rows.server import stop_all
 from greenlets.rows.supervisor import RowSupervisor
+from greenlets.rows.tick_clock import TickClock
 from greenlets.rows.ticks import TickWriter
 from greenlets.run_deleter import RunDeleter
 from greenlets.run_limits import check_new_run
@@ -131,6 +132,7 @@ class Node:
         self.pool.fetch_one("ensure_shards", {"shards": settings.shards})
         self.pool.fetch_one("heartbeat_node", self.heartbeat_params())
         self.leases = LeaseKeeper(self, settings.shards, settings.lease_ttl_ms)
+        self.tick_clock = TickClock()
         self.tick_writer = TickWriter(self.pool, self.id, self.telemetry, self.database, settings.shards,
                                       settings.tick_batch_ms, settings.tick_batch_max)
         self.supervisor = RowSupervisor(self, settings.max_restarts, settings.max_seconds,

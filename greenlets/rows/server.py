@@ -1,4 +1,4 @@
-"""The row server: one long-lived greenlet per row, with its own inbox, its own tick and its own timer.
+"""The row server: one long-lived greenlet per row, with its own inbox and its own tick.
 
 A server launched by its run's monitor ticks at a fixed rate: every ``tick_ms`` its timer hands one
 tick to the node's group-commit writer, and only when that tick has committed is the next one
@@ -10,7 +10,8 @@ process). Everything that must survive is in the database; the server is a cache
 Three choices keep 100,000 servers cheap (measured on CPython 3.11: a parked greenlet that has run
 Python code costs about 6 KB, most of it the 16 KB frame chunk CPython gives each greenlet, of which
 the first page stays resident for the greenlet's life):
-- A tick does not switch into the server's greenlet: the timer callback queues the tick and the
+- A tick does not switch into the server's greenlet: its wake-up on the node's tick clock
+  (``tick_clock.py``, one libev timer per millisecond, not one per server) queues the tick, and the
   writer's result schedules the next one. The greenlet wakes only for messages and lifecycle events.
 - The greenlet is made at launch and started at its first such event: a server that only ticks (the
   common case) never needs a stack, and costs about 1 KB; it also leaves (at 0, or stopped) without one.
@@ -42,6 +43,7 @@ LAUNCH = "launch"            # the monitor made this row active: start ticking
 STOP = "stop"                # leave at the next turn (run stopped, shard handed back, node stopping)
 REACHED_ZERO = "zero"        # the last tick took the row to 0
 NOT_APPLIED = "not_applied"  # the tick was refused: the run was stopped or the shard lease is gone
+LAUNCH_OVERDUE = "launch_overdue"  # an on-demand server waited LAUNCH_WAIT_S for its row's launch
 
 LEAVE = object()
 _NEVER = object()
@@ -54,6 +56,9 @@ FIRST_TICK_JITTER_S = 0.05
 MIN_TICK_SPACING = 0.92  # (the chaos audit checks 0.9: a margin for the clocks of two processes)
 # A server whose inbox could not be read (the database is unavailable) tries again this much later.
 INBOX_RETRY_S = 0.5
+# An on-demand server whose message found its row active (this node's monitor claimed it meanwhile)
+# waits this long for the launch before it leaves.
+LAUNCH_WAIT_S = 5.0
 
 
 class RunInfo:
@@ -70,7 +75,7 @@ class RunInfo:
 class RowServer(Greenlet):
     __slots__ = ("node", "row_id", "run_info", "launched", "row_value", "paused", "epoch", "next_due",
                  "exit_reason", "_items", "_parked", "_started", "_wake_scheduled", "_tick_in_flight", "_tick_due",
-                 "_timer", "_retry", "_left_mid_inbox")
+                 "_timer", "_retry", "_left_mid_inbox", "_claimed_seen", "_launch_wait")
 
     def __init__(self, node, row_id, run, launched, row_value, paused, epoch, check_inbox=False, since_tick_s=None):
         Greenlet.__init__(self)  # its run callable is made when it first starts (see _wake)
@@ -92,6 +97,8 @@ class RowServer(Greenlet):
         self._timer = None
         self._retry = None
         self._left_mid_inbox = False
+        self._claimed_seen = False  # an applied message found the row active before this server was launched
+        self._launch_wait = None  # the timer of that wait for the launch
         if launched:
             self._schedule_tick(first=True, since_tick_s=since_tick_s)
 
@@ -231,6 +238,7 @@ class RowServer(Greenlet):
                     self._left_mid_inbox = True
                     return reason
             elif item is LAUNCH:
+                self._end_launch_wait()
                 if not self.row_value:
                     return "done"  # a message took the row to 0 after the monitor claimed it
                 self._schedule_tick(first=True)
@@ -238,9 +246,36 @@ class RowServer(Greenlet):
                 return "done"
             elif item is STOP or item is NOT_APPLIED:
                 return "stopped"
+            elif item is LAUNCH_OVERDUE:
+                self._end_launch_wait()
+                if not self.launched:
+                    return "drained"
             elif isinstance(item, BaseException):
                 raise item
-        return None if self.launched else "drained"
+        return None if self.launched or self._waits_for_launch() else "drained"
+
+    def _waits_for_launch(self):
+        """An on-demand server with its inbox drained leaves, unless a message it applied found the row
+        active: this node's monitor claimed the row after the message's apply began and will launch it
+        (the claim's result may not have reached the monitor yet). Leaving then would let the launch
+        start a new server from the claim's values, from before that message: its value off by the
+        message's effect (a server ticking down from a value the row no longer has leaves at its own 0
+        with the row still active, as if orphaned). Waiting, this server gets the launch and keeps its
+        own, newer values (``launch``). A launch that never comes (the monitor stopped) ends the wait
+        after LAUNCH_WAIT_S, and the monitor's orphan check then hands the row back to pending."""
+        if self._launch_wait is not None:
+            return True
+        if not self._claimed_seen:
+            return False
+        self._claimed_seen = False
+        self._launch_wait = get_hub().loop.timer(LAUNCH_WAIT_S)
+        self._launch_wait.start(self._post, LAUNCH_OVERDUE)
+        return True
+
+    def _end_launch_wait(self):
+        if self._launch_wait is not None:
+            self._launch_wait.close()
+            self._launch_wait = None
 
     def _leave(self, reason):
         self.exit_reason = reason
@@ -263,6 +298,7 @@ class RowServer(Greenlet):
         if self._retry is not None:
             self._retry.close()
             self._retry = None
+        self._end_launch_wait()
         self._cancel_timer()
         self.node.registry.remove(self)
 
@@ -297,21 +333,17 @@ class RowServer(Greenlet):
             wait_s = tick_s if since_tick_s is None else max(tick_s - since_tick_s, tick_s * MIN_TICK_SPACING)
             self.next_due = time.monotonic() + wait_s + jitter
         self._cancel_timer()
-        loop = get_hub().loop
-        loop.update_now()  # libev counts a timer from the time it cached when the hub last woke up:
-        # in a long stretch of work (answering a batch of 10,000 ticks) that is tens of ms ago, and the
-        # timer would fire that much early (0.2 µs)
-        self._timer = loop.timer(max(self.next_due - time.monotonic(), 0.0))
-        self._timer.start(self._tick_is_due)
+        self._timer = self.node.tick_clock.set(self, self.next_due)
 
     def _cancel_timer(self):
         if self._timer is not None:
-            self._timer.close()
+            self.node.tick_clock.cancel(self, self._timer)
             self._timer = None
 
-    def _tick_is_due(self):
-        # A hub callback. A busy greenlet (applying messages) submits the tick when its turn ends.
-        self._cancel_timer()
+    def tick_is_due(self):
+        # Called by the node's tick clock (a hub callback). A busy greenlet (applying messages) submits
+        # the tick when its turn ends.
+        self._timer = None
         if self.dead or self._tick_in_flight:
             return
         if self._parked:
@@ -353,6 +385,8 @@ class RowServer(Greenlet):
                 raise CrashRequested(f"crash requested by message {applied.message_id} for row {self.row_id}")
             if launched and row["state"] != "active":
                 return "done" if self.row_value == 0 else "stopped"
+            if not self.launched and row["state"] == "active":
+                self._claimed_seen = True
             if self.paused or self.next_due is None:
                 self._schedule_tick()
             if not applied.more:

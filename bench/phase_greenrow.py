@@ -20,6 +20,11 @@ REPO = Path(__file__).resolve().parent.parent
 SETTLE_S = 1.0        # after /readyz, before measuring "RSS before"
 AFTER_S = 3.0         # after the run is done, before measuring "RSS after"
 LOAD_TIMEOUT_S = 60
+# GET /stats during the run: every half second. Each costs a worker 2-3.5 ms of its hub (the other
+# nodes' figures in it are up to a second old anyway); asked every 0.15 s, like the process samples,
+# the bench's own requests added about 4 us of worker CPU per tick to the seed run it measured and
+# doubled its tick lateness p99 (2026-12-04: 18.2-19.7 us and 96-146 ms, against 14.5-15.8 us and 72-79 ms).
+METRICS_INTERVAL_S = 0.5
 
 
 def ideal_makespan_s(rows, max_concurrency, start_value=3, step=1, tick_ms=1000):
@@ -53,7 +58,7 @@ def _measure(service, pg, rows, max_concurrency, load, poll_s, timeout_s, on_nod
     usage0, pg0, machine0, own0, irq0 = workers(), pg.cpu_s(), machine_busy_s(), own_cpu_s(), softirq_s()
     rss_before = usage0["impl_rss"]
     sampler = Sampler([workers, pg_probe(pg), machine_probe], t0=time.monotonic())
-    metrics = Sampler([node_metrics.probe], t0=sampler.t0)
+    metrics = Sampler([node_metrics.probe], interval_s=METRICS_INTERVAL_S, t0=sampler.t0)
     load_proc, marks = None, {}
     with sampler, metrics:
         try:

@@ -1,7 +1,10 @@
 """A bounded, gevent-friendly psycopg2 connection pool.
 
 Checkout is constant time: a free list of idle connections plus a FIFO of waiters, each with its
-own AsyncResult (never thousands of greenlets parked on one shared queue). Checkout waits at most
+own AsyncResult (never thousands of greenlets parked on one shared queue). Waiters marked
+``priority`` (the node's own work that many rows wait on: a run monitor's claims, a row restart) have
+a FIFO of their own, served first: under a burst of HTTP requests the pool's queue can be hundreds
+long, and a claim of a run's next rows waiting its turn there held the whole run back. Checkout waits at most
 ``timeout_s``; connects are bounded by ``gevent.Timeout`` because libpq's connect_timeout is ignored
 in green mode. Sessions are bounded server-side (statement, lock and idle-in-transaction timeouts)
 because killing a greenlet mid-query does not stop the statement on the server.
@@ -71,16 +74,20 @@ class Pool:
         self._application_name = application_name
         self._free = []
         self._waiters = deque()
+        self._priority_waiters = deque()
         self._opened = 0
         self.closed = False
         self._checkout_ms = checkout_ms  # a telemetry Histogram of checkout times, or None
 
     def __str__(self):
-        return f"<Pool size={self.size} opened={self._opened} free={len(self._free)} waiting={len(self._waiters)}>"
+        return f"<Pool size={self.size} opened={self._opened} free={len(self._free)} waiting={self.waiting()}>"
+
+    def waiting(self):
+        return len(self._waiters) + len(self._priority_waiters)
 
     def stats(self):
         return {"size": self.size, "open": self._opened, "in_use": self._opened - len(self._free),
-                "idle": len(self._free), "waiting": len(self._waiters)}
+                "idle": len(self._free), "waiting": self.waiting()}
 
     def connect(self, **extra):
         """A new connection outside the pool (e.g. for LISTEN or migrations); the caller closes it."""
@@ -94,16 +101,17 @@ class Pool:
         """A connection of the caller's own, outside the pool (see OwnConnection)."""
         return OwnConnection(self)
 
-    def acquire(self):
-        """A connection of the pool (wait at most timeout_s for one); the caller releases it."""
+    def acquire(self, priority=False):
+        """A connection of the pool (wait at most timeout_s for one, ahead of the other waiters with
+        ``priority``); the caller releases it."""
         if self._checkout_ms is None:
-            return self._acquire()
+            return self._acquire(priority)
         started = time.monotonic()
-        conn = self._acquire()
+        conn = self._acquire(priority)
         self._checkout_ms.record((time.monotonic() - started) * 1000.0)
         return conn
 
-    def _acquire(self):
+    def _acquire(self, priority):
         if self.closed:
             raise PoolTimeout("the connection pool is closed")
         while self._free:
@@ -114,19 +122,20 @@ class Pool:
         if self._opened < self.size:
             return self._open_counted()
         waiter = AsyncResult()
-        self._waiters.append(waiter)
+        waiters = self._priority_waiters if priority else self._waiters
+        waiters.append(waiter)
         try:
             granted = waiter.get(timeout=self.timeout_s)
         except gevent.Timeout:
             if not waiter.ready():
-                self._waiters.remove(waiter)
+                waiters.remove(waiter)
                 raise PoolTimeout(f"no database connection free within {self.timeout_s} s") from None
             granted = waiter.value
         except BaseException:
             if waiter.ready() and waiter.successful():  # handed a connection as we were killed: pass it on
                 self._hand_back(waiter.value)
             else:
-                self._waiters.remove(waiter)
+                waiters.remove(waiter)
             raise
         # None means "a slot was freed by a broken connection: open your own".
         return granted if granted is not None else self._open_counted(already_counted=True)
@@ -148,25 +157,35 @@ class Pool:
         else:
             self.release(conn)
 
+    def _next_waiter(self):
+        """The waiter to serve next (priority ones first), or None."""
+        if self._priority_waiters:
+            return self._priority_waiters.popleft()
+        return self._waiters.popleft() if self._waiters else None
+
     def _wake_one_for_slot(self):
-        if self._waiters and self._opened < self.size:
-            self._opened += 1
-            self._waiters.popleft().set(None)
+        if self._opened < self.size:
+            waiter = self._next_waiter()
+            if waiter is not None:
+                self._opened += 1
+                waiter.set(None)
 
     def release(self, conn, broken=False):
         if broken or conn.closed or self.closed:
             _close_quietly(conn)
             self._opened -= 1
             self._wake_one_for_slot()
-        elif self._waiters:
-            self._waiters.popleft().set(conn)
         else:
-            self._free.append(conn)
+            waiter = self._next_waiter()
+            if waiter is not None:
+                waiter.set(conn)
+            else:
+                self._free.append(conn)
 
     @contextmanager
-    def transaction(self, dicts=False):
+    def transaction(self, dicts=False, priority=False):
         """A cursor in one transaction: commits on success, rolls back on error, drops broken connections."""
-        conn = self.acquire()
+        conn = self.acquire(priority)
         broken = False
         try:
             factory = psycopg2.extras.RealDictCursor if dicts else None
@@ -185,9 +204,9 @@ class Pool:
             self.release(conn, broken)
 
     @contextmanager
-    def statement(self, dicts=False):
+    def statement(self, dicts=False, priority=False):
         """A cursor for one statement, which is its own transaction (autocommit): one round trip, not three."""
-        conn = self.acquire()
+        conn = self.acquire(priority)
         broken = False
         try:
             conn.autocommit = True
@@ -205,13 +224,13 @@ class Pool:
                     broken = True
             self.release(conn, broken)
 
-    def fetch_all(self, name, params=None, dicts=False):
-        with self.statement(dicts=dicts) as cur:
+    def fetch_all(self, name, params=None, dicts=False, priority=False):
+        with self.statement(dicts=dicts, priority=priority) as cur:
             run_query(cur, name, params)
             return cur.fetchall() if cur.description else []
 
-    def fetch_one(self, name, params=None, dicts=False):
-        with self.statement(dicts=dicts) as cur:
+    def fetch_one(self, name, params=None, dicts=False, priority=False):
+        with self.statement(dicts=dicts, priority=priority) as cur:
             run_query(cur, name, params)
             return cur.fetchone() if cur.description else None
 
@@ -219,8 +238,8 @@ class Pool:
         self.closed = True
         while self._free:
             self._free.pop().close()
-        while self._waiters:
-            self._waiters.popleft().set_exception(PoolTimeout("the connection pool is closed"))
+        while (waiter := self._next_waiter()) is not None:
+            waiter.set_exception(PoolTimeout("the connection pool is closed"))
 
 
 class OwnConnection:

@@ -94,7 +94,7 @@ class Monitor:
         share_free = self._node.concurrency_share(self._max_concurrency) - len(self.active)
         limit = share_free if share_free > 0 else self._max_concurrency
         rows = self._node.pool.fetch_all(
-            "claim_pending_rows", {"run_id": self.run_id, "node_id": self._node.id, "limit": limit})
+            "claim_pending_rows", {"run_id": self.run_id, "node_id": self._node.id, "limit": limit}, priority=True)
         registry = self._node.registry
         for count, (row_id, value, paused, epoch, since_tick_s) in enumerate(rows, 1):
             self.active.add(row_id)
@@ -116,22 +116,22 @@ class Monitor:
             return
         self._orphans_checked_at = time.monotonic()
         shards = sorted(held)
-        count = node.pool.fetch_one("count_active_rows", {"run_id": self.run_id, "shards": shards})[0]
+        count = node.pool.fetch_one("count_active_rows", {"run_id": self.run_id, "shards": shards}, priority=True)[0]
         if count <= len(self.active):
             return
         orphans = [row_id for (row_id,) in node.pool.fetch_all(
-                       "active_rows", {"run_id": self.run_id, "shards": shards})
+                       "active_rows", {"run_id": self.run_id, "shards": shards}, priority=True)
                    if row_id not in self.active and node.registry.get(row_id) is None
                    and not node.supervisor.is_restarting(row_id)]
         if orphans:
-            reset = node.pool.fetch_all("reset_orphan_rows", {"ids": orphans, "node_id": node.id})
+            reset = node.pool.fetch_all("reset_orphan_rows", {"ids": orphans, "node_id": node.id}, priority=True)
             log.warning("greenrow.monitor.orphans run=%s rows=%d reset=%d", self.run_id, len(orphans), len(reset))
             node.telemetry.bump("orphan_rows_relaunched", len(reset))
 
     def _finish_if_complete(self):
-        if self._node.pool.fetch_one("finish_run", {"run_id": self.run_id}):
+        if self._node.pool.fetch_one("finish_run", {"run_id": self.run_id}, priority=True):
             self._node.telemetry.bump("runs_finished")
             log.info("greenrow.run.done run=%s", self.run_id)
             return True
-        status = self._node.pool.fetch_one("run_params", {"run_id": self.run_id}, dicts=True)
+        status = self._node.pool.fetch_one("run_params", {"run_id": self.run_id}, dicts=True, priority=True)
         return status is None or status["status"] != "running"

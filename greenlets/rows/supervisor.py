@@ -102,7 +102,7 @@ class RowSupervisor:
     def _fail(self, server, crashes):
         try:
             self._node.pool.fetch_one("fail_row", {"row_id": server.row_id, "node_id": self._node.id,
-                                                   "epoch": server.epoch})
+                                                   "epoch": server.epoch}, priority=True)
         except UNAVAILABLE as exc:
             self._node.database.failed("row failure", exc)
             self._restarts.add(gevent.spawn_later(DATABASE_RETRY_S, self._fail, server, crashes))
@@ -142,7 +142,7 @@ class RowSupervisor:
         try:
             row = self._node.pool.fetch_one(
                 "count_restart", {"row_id": server.row_id, "node_id": self._node.id, "epoch": server.epoch},
-                dicts=True)
+                dicts=True, priority=True)
         except UNAVAILABLE as exc:  # not a new crash: the same restart, a little later
             self._node.database.failed("row restart", exc)
             self._restarts.add(gevent.spawn_later(DATABASE_RETRY_S, self._restart, server))

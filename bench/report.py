@@ -31,6 +31,7 @@ SEED_FIGURES = (
     ("rss_after_over_before", "RSS after run / before", 3),
     ("impl_cpu_s_per_1000_ticks", "process CPU s per 1,000 ticks", 4),
     ("impl_us_per_tick", "process CPU µs per tick", 1),
+    ("cpu_over_elixir", "process CPU per tick / Elixir's, same run (both slow down alike on a slower machine)", 3),
     ("http_worker_us_per_request", "worker CPU µs per HTTP request of the load (run with it − run without it)", 0),
     ("pg_cpu_s_per_1000_ticks", "PostgreSQL CPU s per 1,000 ticks", 4),
     ("metrics_ms_max", "slowest GET /stats answer (ms): about the longest hub stall seen", 0),
@@ -61,7 +62,7 @@ SCALE_FIGURES = (
 )
 
 
-def flatten(phase, ideal_s=None, elixir_makespan=None):
+def flatten(phase, ideal_s=None, elixir_makespan=None, elixir_us_per_tick=None):
     """A phase's raw result as flat numbers (None where not measured)."""
     if not phase or phase.get("error") or phase.get("available") is False:
         return {}
@@ -98,6 +99,8 @@ def flatten(phase, ideal_s=None, elixir_makespan=None):
     }
     if ideal_s and flat["makespan_s"]:
         flat["makespan_over_ideal"] = round(flat["makespan_s"] / ideal_s, 3)
+    if elixir_us_per_tick and flat["impl_us_per_tick"]:
+        flat["cpu_over_elixir"] = round(flat["impl_us_per_tick"] / elixir_us_per_tick, 3)
     if elixir_makespan and flat["makespan_s"]:
         flat["makespan_over_elixir"] = round(flat["makespan_s"] / elixir_makespan, 3)
         if ideal_s and phase.get("http"):
@@ -108,7 +111,8 @@ def flatten(phase, ideal_s=None, elixir_makespan=None):
 def flatten_run(run, ideal_seed, ideal_scale):
     elixir = run.get("elixir") or {}
     elixir_makespan = elixir.get("makespan_s") if not elixir.get("error") else None
-    flat = {impl: flatten(run.get(impl), ideal_seed, elixir_makespan) for impl, _ in IMPLS}
+    elixir_us_per_tick = elixir.get("impl_us_per_tick") if not elixir.get("error") else None
+    flat = {impl: flatten(run.get(impl), ideal_seed, elixir_makespan, elixir_us_per_tick) for impl, _ in IMPLS}
     scale = flatten(run.get("scale"), ideal_scale)
     if scale:
         bytes_all = (run["scale"] or {}).get("bytes_per_row_server_all_rows")

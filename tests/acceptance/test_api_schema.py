@@ -20,11 +20,16 @@ EXAMPLES = 25
 # met again with another body); POST /rows/{row_id}/messages, 400 for timeout_ms without wait=true
 # (a dependency between two parameters, stated in words), 422 idempotency_key_reused, 504 a call's
 # timeout. Not use_after_free: DELETE /runs/{run_id} answers 202 (accepted) and the run reads `deleting`
-# until the run deleter has removed it, then 404, as documented. An event stream never ends by itself: schemathesis reads its first event (the row) and closes it.
+# until the run deleter has removed it, then 404, as documented. Not ensure_resource_availability for
+# POST /runs: a POST retried with its Idempotency-Key answers as it first did (201 and the run), also once
+# that run has been deleted, as documented; schemathesis' generated keys recur, and its stateful phase
+# then met a replayed 201 for a run deleted meanwhile (GET /runs/<id> 404; once in CI on 2026-12-04).
+# An event stream never ends by itself: schemathesis reads its first event (the row) and closes it.
 CONFIG = """
 [[operations]]
 include-operation-id = "create_run"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "409", "422", "429"]
+checks.ensure_resource_availability.enabled = false
 
 [[operations]]
 include-operation-id = "send_message"

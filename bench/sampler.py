@@ -13,6 +13,11 @@ import urllib.request
 import psutil
 
 INTERVAL_S = 0.15
+# NodeMetrics.collect asks until every node has answered, for at most this long. (It used to give up
+# after 4 tries per node: a worker busy at that moment let every try land on the other one, and the
+# run was counted with the late node's figures from before it, half its ticks; 2 of 3 loaded runs
+# of a bench on 2026-12-04.)
+COLLECT_TIMEOUT_S = 20.0
 
 
 class Sampler:
@@ -144,14 +149,19 @@ class NodeMetrics:
 
     def collect(self):
         started = time.monotonic()
+        deadline = started + COLLECT_TIMEOUT_S
         seen = set()
-        for _ in range(4 * self.node_count):
+        while True:
             _, stats = http_json(self.base_url + "/stats", timeout=5.0)
             m = next(node for node in stats["nodes"] if node["node"] == stats["node"])  # its own, read now
             self.latest[m["node"]] = m
             seen.add(m["node"])
             if len(seen) >= self.node_count:
                 break
+            if time.monotonic() > deadline:  # merging another node's older figures would miscount the run
+                raise RuntimeError(f"only {len(seen)} of {self.node_count} nodes answered /stats "
+                                   f"within {COLLECT_TIMEOUT_S:g} s")
+            time.sleep(0.02)  # a new connection may land on the same worker again: give the others a turn
         merged = merge_metrics(self.latest.values())
         merged["metrics_ms"] = round((time.monotonic() - started) * 1000, 1)
         merged["nodes_answered"] = len(seen)

@@ -54,18 +54,23 @@ class RowSupervisor:
         return row_id in self._restarting
 
     def on_exit(self, server):
-        """rawlink callback (runs in the hub): a row server ended."""
+        """rawlink callback (runs in the hub): a row server's greenlet ended."""
         self._node.registry.remove(server)  # a server normally removes itself; a killed one cannot
-        self._node.telemetry.bump("row_servers_exited")
         if server.successful():
-            self._recent.pop(server.row_id, None)
-            if server.launched:
-                self._node.release_slot(server.run_info.id, server.row_id)
+            self.left(server)
             return
+        self._node.telemetry.bump("row_servers_exited")
         self._node.telemetry.bump("row_servers_crashed")
         self._restarting.add(server.row_id)
         self._crashed.append(server)
         self._has_work.set()
+
+    def left(self, server):
+        """A row server ended normally: its greenlet did, or it left without ever starting one."""
+        self._node.telemetry.bump("row_servers_exited")
+        self._recent.pop(server.row_id, None)
+        if server.launched:
+            self._node.release_slot(server.run_info.id, server.row_id)
 
     def run(self):
         while True:

@@ -75,7 +75,7 @@ class RunInfo:
 class RowServer(Greenlet):
     __slots__ = ("node", "row_id", "run_info", "launched", "row_value", "paused", "epoch", "next_due",
                  "exit_reason", "_items", "_parked", "_started", "_wake_scheduled", "_tick_in_flight", "_tick_due",
-                 "_timer", "_retry", "_left_mid_inbox", "_claimed_seen", "_launch_wait")
+                 "_timer", "_retry", "_left_mid_inbox", "_launch_wait")
 
     def __init__(self, node, row_id, run, launched, row_value, paused, epoch, check_inbox=False, since_tick_s=None):
         Greenlet.__init__(self)  # its run callable is made when it first starts (see _wake)
@@ -97,8 +97,7 @@ class RowServer(Greenlet):
         self._timer = None
         self._retry = None
         self._left_mid_inbox = False
-        self._claimed_seen = False  # an applied message found the row active before this server was launched
-        self._launch_wait = None  # the timer of that wait for the launch
+        self._launch_wait = None  # the timer of a wait for the row's launch (see _wait_for_launch)
         if launched:
             self._schedule_tick(first=True, since_tick_s=since_tick_s)
 
@@ -260,9 +259,9 @@ class RowServer(Greenlet):
                     return "drained"
             elif isinstance(item, BaseException):
                 raise item
-        return None if self.launched or self._waits_for_launch() else "drained"
+        return None if self.launched or self._launch_wait is not None else "drained"
 
-    def _waits_for_launch(self):
+    def _wait_for_launch(self):
         """An on-demand server with its inbox drained leaves, unless a message it applied found the row
         active: this node's monitor claimed the row after the message's apply began and will launch it
         (the claim's result may not have reached the monitor yet). Leaving then would let the launch
@@ -271,14 +270,9 @@ class RowServer(Greenlet):
         with the row still active, as if orphaned). Waiting, this server gets the launch and keeps its
         own, newer values (``launch``). A launch that never comes (the monitor stopped) ends the wait
         after LAUNCH_WAIT_S, and the monitor's orphan check then hands the row back to pending."""
-        if self._launch_wait is not None:
-            return True
-        if not self._claimed_seen:
-            return False
-        self._claimed_seen = False
-        self._launch_wait = get_hub().loop.timer(LAUNCH_WAIT_S)
-        self._launch_wait.start(self._post, LAUNCH_OVERDUE)
-        return True
+        if self._launch_wait is None:
+            self._launch_wait = get_hub().loop.timer(LAUNCH_WAIT_S)
+            self._launch_wait.start(self._post, LAUNCH_OVERDUE)
 
     def _end_launch_wait(self):
         if self._launch_wait is not None:
@@ -394,7 +388,7 @@ class RowServer(Greenlet):
             if launched and row["state"] != "active":
                 return "done" if self.row_value == 0 else "stopped"
             if not self.launched and row["state"] == "active":
-                self._claimed_seen = True
+                self._wait_for_launch()
             if self.paused or self.next_due is None:
                 self._schedule_tick()
             if not applied.more:

@@ -548,7 +548,7 @@ class Node:
     def _inserted(self, row_id, inserted):
         if inserted is None:
             raise RowNotFound(f"row {row_id} does not exist")
-        message_id, owner, _, deleting = inserted
+        message_id, owner, deleting = inserted
         if deleting:
             raise RowNotFound(f"row {row_id} does not exist: its run is being deleted")
         if message_id is None:

@@ -18,7 +18,7 @@ import psycopg2.extensions
 
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 _PARAMETER = re.compile(r"%\((\w+)\)s")
-PLANNED_EACH_CALL = frozenset({"commit_ticks", "claim_pending_rows", "create_run", "finish_run", "insert_message"})
+PLANNED_EACH_CALL = frozenset({"commit_ticks", "claim_pending_rows", "create_run", "finish_run"})
 
 
 def load(path):

@@ -237,35 +237,14 @@ SELECT id FROM messages WHERE id = ANY(%(ids)s::bigint[]);
 
 -- name: insert_message
 -- Commit a message to a row's durable inbox, unless it already holds %(inbox_max)s, and, when another
--- node owns the row, ring that node (%(wake)s on %(channel)s) in the same statement. Returns the message
+-- node owns the row, ring that node (%(wake)s on %(channel)s) in the same transaction. Returns the message
 -- id (NULL: the inbox is full, or the row's run is being deleted (`deleting`): nothing stored) and the
--- row's current owner (or NULL); no row comes back when the row does not exist. (A run marked deleting
--- after this statement's snapshot: the run deleter cannot delete the row while this insert's foreign key
--- check holds it FOR KEY SHARE (it skips the row), and an insert reaching a row it deleted fails that
--- check: the caller answers 404.)
--- Two statements in one round trip (one transaction): the first takes the row's inbox lock, a
--- transaction-scoped advisory lock keyed by the negated row id (row ids are positive, and so are
--- greenrow's other advisory locks' keys), so two senders to one row take turns; the second counts the
--- inbox with a snapshot taken after the lock was granted (in one statement both senders would count
--- from before the wait and see room for one more), so the inbox never holds more than its bound.
-SELECT pg_advisory_xact_lock(-%(row_id)s::bigint);
-WITH target AS (
-    SELECT r.id, r.shard, l.node_id AS owner, run.status = 'deleting' AS deleting
-      FROM rows r
-      JOIN runs run ON run.id = r.run_id
-      LEFT JOIN shard_leases l ON l.shard = r.shard AND l.expires_at > now()
-     WHERE r.id = %(row_id)s),
-room AS (
-    SELECT count(*) < %(inbox_max)s AS free
-      FROM (SELECT 1 FROM messages WHERE row_id = %(row_id)s LIMIT %(inbox_max)s) AS queued),
-inserted AS (
-    INSERT INTO messages (row_id, shard, type, body, reply_to)
-    SELECT id, shard, %(type)s, %(body)s, %(reply_to)s FROM target, room WHERE room.free AND NOT target.deleting
-    RETURNING id)
-SELECT inserted.id, target.owner,
-       CASE WHEN inserted.id IS NOT NULL AND target.owner <> %(node_id)s THEN pg_notify(%(channel)s, %(wake)s) END,
-       target.deleting
-  FROM target LEFT JOIN inserted ON true;
+-- row's current owner (or NULL); no row comes back when the row does not exist. A PL/pgSQL function
+-- (migrations/010_insert_message_function.sql, with why the inbox bound holds under READ COMMITTED),
+-- so that this is one statement, prepared once per connection.
+SELECT message_id, owner, deleting
+  FROM greenrow_insert_message(%(row_id)s, %(inbox_max)s, %(type)s, %(body)s, %(reply_to)s, %(node_id)s,
+                               %(channel)s, %(wake)s);
 
 -- name: dead_letter_message
 -- Fenced: move a message out of its row's inbox into dead_letters with %(error)s (its effect can never be

@@ -174,7 +174,7 @@ def test_a_cast_that_meets_its_row_as_the_deleter_takes_it_gets_404_not_500(serv
         with ThreadPoolExecutor(1) as pool:
             cast = pool.submit(service.post, f"/rows/{row_id}/messages", json={"type": "incr", "by": 1})
             wait_until(lambda: db.fetch_value(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%%messages%%'"),
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%%insert_message%%'"),
                 10, message="the cast never waited for the row")
             deleter.commit()
             response = cast.result(timeout=30)

@@ -50,6 +50,26 @@ IDLE_IN_TRANSACTION_MS = 2000
 _BROKEN = (psycopg2.OperationalError, psycopg2.InterfaceError, gevent.GreenletExit, gevent.Timeout)
 
 
+class _BeginningCursor(psycopg2.extensions.cursor):
+    """A cursor that opens its transaction with its first statement: ``BEGIN;`` goes before it, in the
+    same round trip (PostgreSQL runs the two as sent, the statement inside the transaction)."""
+
+    began = False
+
+    def execute(self, query, vars=None):
+        if not self.began:
+            self.began = True
+            query = "BEGIN;" + query
+        return super().execute(query, vars)
+
+
+class _BeginningDictCursor(_BeginningCursor, psycopg2.extras.RealDictCursor):
+    """The same, with rows as dicts."""
+
+
+_BEGINNING_CURSORS = {False: _BeginningCursor, True: _BeginningDictCursor}
+
+
 class PoolTimeout(Exception):
     """No connection became free within the checkout timeout."""
 
@@ -184,23 +204,33 @@ class Pool:
 
     @contextmanager
     def transaction(self, dicts=False, priority=False):
-        """A cursor in one transaction: commits on success, rolls back on error, drops broken connections."""
+        """A cursor in one transaction: commits on success, rolls back on error, drops broken connections.
+        The transaction's BEGIN is sent with its first statement, not on its own (psycopg2 would): one
+        round trip less, and a round trip costs a worker about 200 µs of CPU on this project's machine.
+        The connection is in autocommit mode meanwhile, so psycopg2 sends no BEGIN itself, and the
+        transaction ends with an explicit COMMIT (or ROLLBACK)."""
         conn = self.acquire(priority)
         broken = False
         try:
-            factory = psycopg2.extras.RealDictCursor if dicts else None
-            with conn.cursor(cursor_factory=factory) as cur:
+            conn.autocommit = True
+            with conn.cursor(cursor_factory=_BEGINNING_CURSORS[dicts]) as cur:
                 yield cur
-            conn.commit()
+                if cur.began:
+                    cur.execute("COMMIT")
         except BaseException as exc:
-            broken = isinstance(exc, _BROKEN)
-            if not broken and not conn.closed:
+            broken = isinstance(exc, _BROKEN) or conn.closed
+            if not broken and conn.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
                 try:
-                    conn.rollback()
+                    conn.cursor().execute("ROLLBACK")
                 except Exception:
                     broken = True
             raise
         finally:
+            if not broken:
+                try:
+                    conn.autocommit = False
+                except Exception:
+                    broken = True
             self.release(conn, broken)
 
     @contextmanager

@@ -34,7 +34,7 @@ DECLARE
 BEGIN
     PERFORM 1 FROM runs WHERE id IN (SELECT run_id FROM greenrow_new_rows) ORDER BY id FOR KEY SHARE;
     SELECT n.run_id INTO missing
-      FROM greenrow_new_rows n
+      FROM (SELECT DISTINCT run_id FROM greenrow_new_rows) AS n
      WHERE NOT EXISTS (SELECT 1 FROM runs WHERE runs.id = n.run_id)
      LIMIT 1;
     IF FOUND THEN

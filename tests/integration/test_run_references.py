@@ -1,6 +1,6 @@
-"""A row's run must exist: migrations/011_rows_run_check_per_statement.sql checks it once per statement (it
-was a foreign key, checked once per row). The same rule, the same SQLSTATE, and the same outcome when an
-insert races the delete of its run, in both orders, on a real PostgreSQL."""
+"""A row's run must exist, and never changes: migrations/011_rows_run_check_per_statement.sql checks it once
+per statement (it was a foreign key, checked once per row). The same SQLSTATE as the foreign key, and the
+same outcome when an insert races the delete of its run, in both orders, on a real PostgreSQL."""
 import threading
 
 import psycopg2
@@ -78,14 +78,15 @@ def test_rows_naming_a_run_that_does_not_exist_are_refused_with_the_foreign_key_
     assert execute(conn, "SELECT count(*) FROM rows") == [(2,)]
 
 
-def test_a_row_moved_to_a_run_that_does_not_exist_is_refused(connect):
+def test_a_rows_run_never_changes_but_its_other_columns_do(connect):
     conn = connect()
     run_id, other = a_run(conn), a_run(conn, first_row_id=3)
     insert_rows(conn, [run_id])
-    with pytest.raises(psycopg2.errors.ForeignKeyViolation):
-        execute(conn, "UPDATE rows SET run_id = %s WHERE id = 1", (other + 100,))
-    execute(conn, "UPDATE rows SET run_id = %s WHERE id = 1", (other,))
-    assert execute(conn, "SELECT run_id FROM rows WHERE id = 1") == [(other,)]
+    for new_run in (other, other + 100):  # another run, or one that does not exist
+        with pytest.raises(psycopg2.errors.RestrictViolation, match="run never changes"):
+            execute(conn, "UPDATE rows SET run_id = %s WHERE id = 1", (new_run,))
+    execute(conn, "UPDATE rows SET value = value - 1, ticks = ticks + 1 WHERE id = 1")
+    assert execute(conn, "SELECT run_id, value, ticks FROM rows WHERE id = 1") == [(run_id, 2, 1)]
 
 
 def test_a_run_that_still_has_rows_cannot_be_deleted(connect):

@@ -4,16 +4,18 @@
 -- Why: the foreign key looked up (and locked) the run of every inserted row on its own. create_run
 -- inserts a run's rows in one statement, and those checks were half of its time: 110 of 220 ms for the
 -- seed's 20,000 rows (EXPLAIN ANALYZE on this project's 2-core machine, 2026-12-04), about 5 s for
--- 1,000,000 rows. POST /runs answers only after them, and that time counts in every run's makespan.
+-- 1,000,000 rows (extrapolated). POST /runs answers only after them, and that time counts in every run's makespan.
 -- With the check below create_run takes 100 ms.
 --
 -- The rule, kept by three triggers:
 -- 1. Rows inserted: every run they name exists. One statement per inserting statement (a transition
 --    table), and it locks those runs FOR KEY SHARE until the transaction ends, as the foreign key did.
--- 2. A row's run_id changed: its new run exists, locked the same way. A row-level trigger that fires
---    only for an UPDATE that sets run_id (no statement of greenrow's does): ticks and claims pay nothing.
+-- 2. A row's run never changes: an UPDATE that sets run_id is refused (restrict_violation), before it
+--    touches a row. No statement of greenrow's sets it (a run's rows are the ids create_run gave it). A
+--    statement-level trigger that fires only for a statement setting run_id: ticks and claims never
+--    meet it.
 -- 3. Runs deleted: no row names any of them.
--- A violation raises foreign_key_violation (SQLSTATE 23503), as the foreign key did.
+-- A violation of 1 or 3 raises foreign_key_violation (SQLSTATE 23503), as the foreign key did.
 --
 -- Why this holds under READ COMMITTED when an insert and the delete of its run race (each statement of
 -- a VOLATILE PL/pgSQL function takes a new snapshot, after the locks its earlier statements waited for):
@@ -49,20 +51,13 @@ CREATE TRIGGER rows_run_exists_on_insert AFTER INSERT ON rows
     REFERENCING NEW TABLE AS greenrow_new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION greenrow_inserted_rows_have_runs();
 
-CREATE FUNCTION greenrow_moved_row_has_run() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $$
+CREATE FUNCTION greenrow_refuse_run_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM 1 FROM runs WHERE id = NEW.run_id FOR KEY SHARE;
-    IF NOT EXISTS (SELECT 1 FROM runs WHERE id = NEW.run_id) THEN
-        RAISE foreign_key_violation USING
-            MESSAGE = 'update on table "rows" names a run that does not exist',
-            DETAIL = format('Key (run_id)=(%s) is not present in table "runs".', NEW.run_id);
-    END IF;
-    RETURN NULL;
+    RAISE restrict_violation USING MESSAGE = 'a row''s run never changes: rows.run_id cannot be updated';
 END $$;
 
-CREATE TRIGGER rows_run_exists_on_update AFTER UPDATE OF run_id ON rows
-    FOR EACH ROW WHEN (NEW.run_id IS DISTINCT FROM OLD.run_id)
-    EXECUTE FUNCTION greenrow_moved_row_has_run();
+CREATE TRIGGER rows_run_never_changes BEFORE UPDATE OF run_id ON rows
+    FOR EACH STATEMENT EXECUTE FUNCTION greenrow_refuse_run_change();
 
 CREATE FUNCTION greenrow_deleted_runs_have_no_rows() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $$
 DECLARE

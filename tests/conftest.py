@@ -1,4 +1,5 @@
 """Shared fixtures: a real PostgreSQL per session, a fresh database and a real service (or cluster) per test."""
+import psycopg2
 import pytest
 
 from chaos.controlled_postgres import ControlledPostgres, PostgresUnavailable
@@ -20,6 +21,22 @@ def database_url(pg_server):
     name, url = pg_server.create_database()
     yield url
     pg_server.drop_database(name)
+
+
+@pytest.fixture
+def connect(database_url):
+    """Plain connections to the test's database, for statements interleaved by hand (one transaction held
+    open while another runs): connect(autocommit=False) for the one held open. Closed after the test."""
+    opened = []
+
+    def make(autocommit=True):
+        conn = psycopg2.connect(database_url)
+        conn.autocommit = autocommit
+        opened.append(conn)
+        return conn
+    yield make
+    for conn in opened:
+        conn.close()
 
 
 @pytest.fixture

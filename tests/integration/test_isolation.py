@@ -2,34 +2,12 @@
 transaction is held open at the worst moment while the other runs, then both finish."""
 import threading
 
-import psycopg2
-import pytest
-
 from greenlets.db.queries import run_query
 from greenlets.rows.messages import effect
+from tests.support.database import execute, waiting_for_a_lock
 from tests.support.wait import wait_until
 
 NODE, EPOCH = "node-a", 7
-
-
-@pytest.fixture
-def connect(database_url):
-    opened = []
-
-    def make(autocommit=True):
-        conn = psycopg2.connect(database_url)
-        conn.autocommit = autocommit
-        opened.append(conn)
-        return conn
-    yield make
-    for conn in opened:
-        conn.close()
-
-
-def execute(conn, sql, params=None):
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall() if cur.description else None
 
 
 def named(conn, name, params):
@@ -47,10 +25,6 @@ def a_run_whose_rows_are_all_done(conn):
     execute(conn, "INSERT INTO shard_leases (shard, node_id, epoch, expires_at) VALUES (1, %s, %s, now() + interval '1 hour')",
             (NODE, EPOCH))
     return run_id
-
-
-def waiting_for_a_lock(conn, pid):
-    return execute(conn, "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", (pid,))[0][0]
 
 
 def test_a_set_reviving_a_row_while_its_run_finishes_never_leaves_a_pending_row_in_a_done_run(connect):

@@ -7,27 +7,8 @@ import psycopg2
 import pytest
 
 from greenlets.db.queries import run_query
+from tests.support.database import execute, waiting_for_a_lock
 from tests.support.wait import wait_until
-
-
-@pytest.fixture
-def connect(database_url):
-    opened = []
-
-    def make(autocommit=True):
-        conn = psycopg2.connect(database_url)
-        conn.autocommit = autocommit
-        opened.append(conn)
-        return conn
-    yield make
-    for conn in opened:
-        conn.close()
-
-
-def execute(conn, sql, params=None):
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall() if cur.description else None
 
 
 def a_run(conn, first_row_id=1, rows=2):
@@ -39,10 +20,6 @@ def a_run(conn, first_row_id=1, rows=2):
 def insert_rows(conn, run_ids, first_id=1):
     values = ", ".join(f"({first_id + i}, {run_id}, 1, 3)" for i, run_id in enumerate(run_ids))
     execute(conn, f"INSERT INTO rows (id, run_id, shard, value) VALUES {values}")
-
-
-def waiting_for_a_lock(conn, pid):
-    return execute(conn, "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", (pid,))[0][0]
 
 
 def in_thread(work):

@@ -89,6 +89,18 @@ class Db:
         return rows[0][0] if rows else None
 
 
+def execute(conn, sql, params=None):
+    """Run one statement on a connection; its rows (None for a statement that returns none)."""
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if cur.description else None
+
+
+def waiting_for_a_lock(conn, pid):
+    """Whether the backend ``pid`` waits for a lock now (asked on another connection, ``conn``)."""
+    return execute(conn, "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", (pid,))[0][0]
+
+
 @contextmanager
 def row_locked(database_url, row_id):
     """Hold a lock on the row in an open transaction, so no row server can apply a message to it.

@@ -4,8 +4,8 @@
 -- Why: the foreign key looked up (and locked) the run of every inserted row on its own. create_run
 -- inserts a run's rows in one statement, and those checks were half of its time: 110 of 220 ms for the
 -- seed's 20,000 rows (EXPLAIN ANALYZE on this project's 2-core machine, 2026-12-04), about 5 s for
--- 1,000,000 rows (extrapolated). POST /runs answers only after them, and that time counts in every run's makespan.
--- With the check below create_run takes 100 ms.
+-- 1,000,000 rows (extrapolated). POST /runs answers only after them, and that time counts in every
+-- run's makespan. With the check below create_run takes 100 ms.
 --
 -- The rule, kept by three triggers:
 -- 1. Rows inserted: every run they name exists. One statement per inserting statement (a transition

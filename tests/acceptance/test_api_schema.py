@@ -20,22 +20,19 @@ EXAMPLES = 25
 # met again with another body); POST /rows/{row_id}/messages, 400 for timeout_ms without wait=true
 # (a dependency between two parameters, stated in words), 422 idempotency_key_reused, 504 a call's
 # timeout. Not use_after_free: DELETE /runs/{run_id} answers 202 (accepted) and the run reads `deleting`
-# until the run deleter has removed it, then 404, as documented. Not ensure_resource_availability on the
-# operations of a run that POST /runs created: a POST retried with its Idempotency-Key answers as it
-# first did (201 and the run), also once that run has been deleted, as documented; schemathesis' generated
-# keys recur, and its stateful phase then met a replayed 201 for a run deleted meanwhile (GET /runs/<id>
-# 404 once in CI on 2026-12-04, POST /runs/<id>/stop 404 once more). The check is configured on the
-# operation it judges, the one that answered 404 (it was first turned off on create_run, where it had no
-# effect). Only POST /runs creates what a /runs/{run_id} operation is reached from.
+# until the run deleter has removed it, then 404, as documented. Not ensure_resource_availability: a POST
+# /runs retried with its Idempotency-Key answers as it first did (201 and the run), also once that run has
+# been deleted, as documented; schemathesis' generated keys recur, and its stateful phase then met a
+# replayed 201 for a run deleted meanwhile (GET /runs/<id> 404 once in CI on 2026-12-04, POST
+# /runs/<id>/stop 404 in 1 run of 8 that day). That check only judges an operation whose path extends the
+# path of the POST that created its resource, and POST /runs is the only such POST here, so excluding it
+# excludes exactly that case. (Turned off in this file for one operation it did nothing: `--checks all`
+# on the command line takes precedence over an operation's `enabled = false`.)
 # An event stream never ends by itself: schemathesis reads its first event (the row) and closes it.
 CONFIG = """
 [[operations]]
 include-operation-id = "create_run"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "409", "422", "429"]
-
-[[operations]]
-include-path-regex = '^/runs/.+'  # /runs/{run_id} and /runs/{run_id}/stop
-checks.ensure_resource_availability.enabled = false
 
 [[operations]]
 include-operation-id = "send_message"
@@ -71,8 +68,8 @@ def test_every_operation_answers_generated_requests_as_documented(served, tmp_pa
     result = subprocess.run(
         [str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(config), "run",
          served.url("/openapi.json"), "--header", f"Authorization: Bearer {TOKEN}", "--max-examples", str(EXAMPLES),
-         "--seed", "1", "--checks", "all", "--exclude-checks", "use_after_free", "--request-timeout", "30",
-         "--workers", "1", "--no-color"],
+         "--seed", "1", "--checks", "all", "--exclude-checks", "use_after_free,ensure_resource_availability",
+         "--request-timeout", "30", "--workers", "1", "--no-color"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path)  # its cache stays out of the repository
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
 

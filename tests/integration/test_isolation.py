@@ -121,3 +121,60 @@ def test_a_message_held_by_an_earlier_owner_is_waited_for_so_the_next_one_is_not
     new_owner.rollback()
     assert taken[0][0][0] == first, f"message {taken[0][0][0]} was taken before message {first}"
     assert second > first
+
+
+def a_run_with_rows(conn, *rows):
+    """A running run of the given (id, state) rows, value 5, shard id % 256, all under node A's leases."""
+    run_id = execute(conn, "INSERT INTO runs (rows, first_row_id, last_row_id, start_value, step, tick_ms, scan_ms,"
+                           " max_concurrency) VALUES (%s, %s, %s, 5, 1, 1000, 2000, 10) RETURNING id",
+                     (len(rows), min(row_id for row_id, _ in rows), max(row_id for row_id, _ in rows)))[0][0]
+    for row_id, state in rows:
+        execute(conn, "INSERT INTO rows (id, run_id, shard, value, state, epoch) VALUES (%s, %s, %s, 5, %s, %s)",
+                (row_id, run_id, row_id % 256, state, EPOCH))
+    execute(conn, "INSERT INTO shard_leases (shard, node_id, epoch, expires_at)"
+                  " SELECT DISTINCT shard, %s, %s, now() + interval '1 hour' FROM rows", (NODE, EPOCH))
+    return run_id
+
+
+def refusing_to_wait(conn):
+    """The connection, which now fails (LockNotAvailable) rather than wait more than a second for a lock."""
+    execute(conn, "SET lock_timeout = '1s'")
+    return conn
+
+
+def test_a_cast_to_a_row_being_claimed_does_not_wait_for_the_claim_to_commit(connect):
+    setup, claimer, sender = connect(), connect(autocommit=False), refusing_to_wait(connect())
+    run_id = a_run_with_rows(setup, (1, "pending"))
+    claimed = named(claimer, "claim_pending_rows", {"run_id": run_id, "node_id": NODE, "limit": 10})
+    assert [row[0] for row in claimed] == [1]  # the claim holds row 1 until it commits
+
+    inserted = named(sender, "insert_message", {"row_id": 1, "inbox_max": 10, "type": "ping", "body": "{}",
+                                                "reply_to": None, "node_id": NODE, "channel": "greenrow",
+                                                "wake": "{}"})
+    claimer.commit()
+    assert inserted[0][0] is not None, "the message was not stored"
+    assert execute(setup, "SELECT state FROM rows WHERE id = 1")[0][0] == "active"
+
+
+def a_connection_of_another_stripe(connect, other):
+    """A connection whose session counts into another run_counts stripe than ``other``'s (backend pid % 64):
+    two sessions of one stripe take turns on its counter rows, by design."""
+    stripe = execute(other, "SELECT pg_backend_pid() % 64")[0][0]
+    while True:
+        conn = connect()
+        if execute(conn, "SELECT pg_backend_pid() % 64")[0][0] != stripe:
+            return conn
+
+
+def test_two_tick_writers_do_not_wait_for_each_others_run_counts_even_in_one_shard(connect):
+    setup, first = connect(), connect(autocommit=False)
+    second = refusing_to_wait(a_connection_of_another_stripe(connect, first))
+    run_id = a_run_with_rows(setup, (1, "active"), (257, "active"))  # both in shard 1
+    params = {"epochs": "{%d}" % EPOCH, "shard_count": 256, "step": 1, "node_id": NODE}
+    assert named(first, "commit_ticks", {**params, "ids": "{1}"}) == [([],)]  # its counter row is locked till commit
+
+    assert named(second, "commit_ticks", {**params, "ids": "{257}"}) == [([],)]
+    first.commit()
+    counted = execute(setup, "SELECT sum(ticks), sum(active), count(*) FILTER (WHERE ticks > 0) FROM run_counts"
+                             " WHERE run_id = %s", (run_id,))
+    assert counted == [(2, 2, 2)]  # both rows still active, one tick each, counted in each writer's own row

@@ -105,7 +105,7 @@ def waiting_for_a_lock(conn, pid):
 def row_locked(database_url, row_id):
     """Hold a lock on the row in an open transaction, so no row server can apply a message to it.
 
-    FOR NO KEY UPDATE, not FOR UPDATE: it blocks apply_message (FOR UPDATE OF r) and tick commits,
+    FOR NO KEY UPDATE, not FOR UPDATE: it blocks apply_message (FOR NO KEY UPDATE OF r) and tick commits,
     but not the foreign-key check (FOR KEY SHARE) of the INSERT that puts a message in the inbox.
     """
     conn = psycopg2.connect(database_url)

@@ -52,7 +52,13 @@ class Settings:
     port: int = 8000
     workers: int = 1  # from_env defaults to one per core
     shards: int = 256
-    pool_size: int = 8
+    # Few connections per node on purpose: they are an admission limit, not a throughput one. A worker
+    # with more statements in flight than that only makes them queue inside PostgreSQL for the cores it
+    # shares with the workers, and the tick writers' batches (on their own connections) wait behind
+    # them. Seed runs under the bench's HTTP load, four rounds side by side (2026-12-04): tick lateness
+    # p99 79-96 ms and makespan 6.68-6.76 s with 3, 87-221 ms and 6.69-6.77 s with 4, 93-154 ms and
+    # 6.74-6.89 s with 8, the HTTP load's own latency lower too (README, Performance).
+    pool_size: int = 3
     pool_timeout_ms: int = 5000
     statement_timeout_ms: int = 30000
     db_network_timeout_ms: int = 10000
@@ -90,7 +96,7 @@ class Settings:
             port=_int(env, "PORT", 8000, 0, 65535),
             workers=_int(env, "WORKERS", os.cpu_count() or 1, 1, 64),
             shards=_int(env, "GREENROW_SHARDS", 256, 1, 65536),
-            pool_size=_int(env, "GREENROW_POOL_SIZE", 8, 2, 200),
+            pool_size=_int(env, "GREENROW_POOL_SIZE", 3, 2, 200),
             pool_timeout_ms=_int(env, "GREENROW_POOL_TIMEOUT_MS", 5000, 10, 600000),
             statement_timeout_ms=_int(env, "GREENROW_STATEMENT_TIMEOUT_MS", 30000, 100, 3600000),
             db_network_timeout_ms=_int(env, "GREENROW_DB_NETWORK_TIMEOUT_MS", 10000, 1000, 600000),

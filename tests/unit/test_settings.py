@@ -11,7 +11,7 @@ INTEGER_SETTINGS = {
     "PORT": ("port", 8000, 0, 65535),
     "WORKERS": ("workers", os.cpu_count(), 1, 64),  # one worker per core by default
     "GREENROW_SHARDS": ("shards", 256, 1, 65536),
-    "GREENROW_POOL_SIZE": ("pool_size", 8, 2, 200),
+    "GREENROW_POOL_SIZE": ("pool_size", 3, 2, 200),
     "GREENROW_POOL_TIMEOUT_MS": ("pool_timeout_ms", 5000, 10, 600_000),
     "GREENROW_STATEMENT_TIMEOUT_MS": ("statement_timeout_ms", 30_000, 100, 3_600_000),
     "GREENROW_DB_NETWORK_TIMEOUT_MS": ("db_network_timeout_ms", 10_000, 1000, 600_000),

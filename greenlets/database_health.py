@@ -50,6 +50,7 @@ class DatabaseHealth:
         self._telemetry = telemetry
         self.down_since = None  # time.monotonic() of the first failure of the current outage
         self._failures = 0
+        self.on_outage = None  # called when an outage begins: the node's pool refuses its waiters
 
     def __str__(self):
         return f"<DatabaseHealth down={self.down_since is not None}>"
@@ -67,6 +68,8 @@ class DatabaseHealth:
             self._telemetry.bump("database_outages")
             log.warning("greenrow.database.unavailable where=%s error=%s; retrying", where,
                         one_line(error))
+            if self.on_outage is not None:
+                self.on_outage()
 
     def succeeded(self):
         """An operation reached the database: an outage in progress is over."""

@@ -123,6 +123,7 @@ class Node:
         self.pool = Pool(settings.database_url, settings.pool_size, settings.pool_timeout_ms / 1000.0,
                          settings.statement_timeout_ms, settings.db_network_timeout_ms,
                          application_name=f"greenrow {self.id}", checkout_ms=self.telemetry.pool_checkout)
+        self.database.on_outage = self.pool.refuse_waiters
         conn = self.pool.connect()
         try:
             migrate(conn)

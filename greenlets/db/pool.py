@@ -146,6 +146,8 @@ class Pool:
         waiters.append(waiter)
         try:
             granted = waiter.get(timeout=self.timeout_s)
+        except PoolTimeout:  # refused by refuse_waiters (already out of the queue)
+            raise
         except gevent.Timeout:
             if not waiter.ready():
                 waiters.remove(waiter)
@@ -189,6 +191,17 @@ class Pool:
             if waiter is not None:
                 self._opened += 1
                 waiter.set(None)
+
+    def refuse_waiters(self):
+        """The database just became unreachable (the node's DatabaseHealth calls this when an outage
+        begins): everyone waiting for a connection gets PoolTimeout now. Otherwise a request sent as a
+        silent network drop began waits behind connections stuck until their network timeout, then opens
+        a connection of its own and waits that timeout again: twice the timeout before its 503."""
+        waiters = [*self._priority_waiters, *self._waiters]
+        self._priority_waiters.clear()
+        self._waiters.clear()
+        for waiter in waiters:
+            waiter.set_exception(PoolTimeout("the database became unreachable while this waited for a connection"))
 
     def release(self, conn, broken=False):
         if broken or conn.closed or self.closed:

@@ -50,12 +50,20 @@ def test_a_set_reviving_a_row_while_its_run_finishes_never_leaves_a_pending_row_
 
 def an_active_row_of_node_a(conn, expires="now() + interval '1 hour'"):
     """Row 1 (shard 1, value 5) of a running run, active on node A under lease epoch EPOCH."""
+    return a_run_with_rows(conn, (1, "active"), expires=expires)
+
+
+def a_run_with_rows(conn, *rows, expires="now() + interval '1 hour'"):
+    """A running run of the given (id, state) rows, value 5, shard id % 256, all under node A's leases
+    (epoch EPOCH), which expire at ``expires`` (SQL)."""
     run_id = execute(conn, "INSERT INTO runs (rows, first_row_id, last_row_id, start_value, step, tick_ms, scan_ms,"
-                           " max_concurrency) VALUES (1, 1, 1, 5, 1, 1000, 2000, 10) RETURNING id")[0][0]
-    execute(conn, "INSERT INTO rows (id, run_id, shard, value, state, epoch) VALUES (1, %s, 1, 5, 'active', %s)",
-            (run_id, EPOCH))
-    execute(conn, f"INSERT INTO shard_leases (shard, node_id, epoch, expires_at) VALUES (1, %s, %s, {expires})",
-            (NODE, EPOCH))
+                           " max_concurrency) VALUES (%s, %s, %s, 5, 1, 1000, 2000, 10) RETURNING id",
+                     (len(rows), min(row_id for row_id, _ in rows), max(row_id for row_id, _ in rows)))[0][0]
+    for row_id, state in rows:
+        execute(conn, "INSERT INTO rows (id, run_id, shard, value, state, epoch) VALUES (%s, %s, %s, 5, %s, %s)",
+                (row_id, run_id, row_id % 256, state, EPOCH))
+    execute(conn, "INSERT INTO shard_leases (shard, node_id, epoch, expires_at)"
+                  f" SELECT DISTINCT shard, %s, %s, {expires} FROM rows", (NODE, EPOCH))
     return run_id
 
 
@@ -123,19 +131,6 @@ def test_a_message_held_by_an_earlier_owner_is_waited_for_so_the_next_one_is_not
     assert second > first
 
 
-def a_run_with_rows(conn, *rows):
-    """A running run of the given (id, state) rows, value 5, shard id % 256, all under node A's leases."""
-    run_id = execute(conn, "INSERT INTO runs (rows, first_row_id, last_row_id, start_value, step, tick_ms, scan_ms,"
-                           " max_concurrency) VALUES (%s, %s, %s, 5, 1, 1000, 2000, 10) RETURNING id",
-                     (len(rows), min(row_id for row_id, _ in rows), max(row_id for row_id, _ in rows)))[0][0]
-    for row_id, state in rows:
-        execute(conn, "INSERT INTO rows (id, run_id, shard, value, state, epoch) VALUES (%s, %s, %s, 5, %s, %s)",
-                (row_id, run_id, row_id % 256, state, EPOCH))
-    execute(conn, "INSERT INTO shard_leases (shard, node_id, epoch, expires_at)"
-                  " SELECT DISTINCT shard, %s, %s, now() + interval '1 hour' FROM rows", (NODE, EPOCH))
-    return run_id
-
-
 def refusing_to_wait(conn):
     """The connection, which now fails (LockNotAvailable) rather than wait more than a second for a lock."""
     execute(conn, "SET lock_timeout = '1s'")
@@ -160,10 +155,11 @@ def a_connection_of_another_stripe(connect, other):
     """A connection whose session counts into another run_counts stripe than ``other``'s (backend pid % 64):
     two sessions of one stripe take turns on its counter rows, by design."""
     stripe = execute(other, "SELECT pg_backend_pid() % 64")[0][0]
-    while True:
+    for _ in range(10):  # each new session is a new backend process: the first one almost always differs
         conn = connect()
         if execute(conn, "SELECT pg_backend_pid() % 64")[0][0] != stripe:
             return conn
+    raise AssertionError(f"10 new sessions all counted into stripe {stripe}")
 
 
 def test_two_tick_writers_do_not_wait_for_each_others_run_counts_even_in_one_shard(connect):

@@ -5,12 +5,8 @@ connections stuck until their network timeout; the pool serves as before once a 
 In a process of its own (psycogreen patched, gevent's hub), on the test's real PostgreSQL: a pool of one
 connection, held while three greenlets queue for it with a 10 s checkout timeout, then a failure
 reported to the node's DatabaseHealth, wired as the node wires it."""
-import json
-import subprocess
-import sys
-from pathlib import Path
+from tests.support.scripts import run_script
 
-REPO = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import json, sys, time
 import gevent
@@ -50,10 +46,7 @@ print(json.dumps({"waiting": waiting, "outcomes": outcomes, "left": pool.stats()
 
 
 def test_waiters_for_a_connection_are_refused_at_once_when_an_outage_begins(database_url):
-    done = subprocess.run([sys.executable, "-c", SCRIPT, database_url], cwd=REPO, capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_script(SCRIPT, database_url)
     assert result["waiting"] == 3
     outcomes = result["outcomes"]
     for name in ("request-1", "monitor", "request-2"):

@@ -3,12 +3,8 @@ connection ahead of the requests queued before it; among each kind, first come, 
 
 In a process of its own (psycogreen patched, gevent's hub), on the test's real PostgreSQL: a pool of
 one connection, held while six greenlets queue for it, then handed round."""
-import json
-import subprocess
-import sys
-from pathlib import Path
+from tests.support.scripts import run_script
 
-REPO = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import json, sys
 import gevent
@@ -39,10 +35,7 @@ print(json.dumps({"order": order, "waiting": waiting, "after": pool.stats()["wai
 
 
 def test_priority_waiters_get_the_next_free_connection_first(database_url):
-    done = subprocess.run([sys.executable, "-c", SCRIPT, database_url], cwd=REPO, capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_script(SCRIPT, database_url)
     assert result["waiting"] == 6
     assert result["order"] == ["monitor-1", "monitor-2", "request-1", "request-2", "request-3", "request-4"]
     assert result["after"] == 0

@@ -5,12 +5,8 @@ the pool idle, in its usual mode, whatever happened.
 In a process of its own (psycogreen patched, gevent's hub), on the test's real PostgreSQL, with a pool
 of one connection (so every transaction below reuses the same one). Round trips are counted at the
 wait callback psycogreen installs: psycopg2 calls it once per exchange with the server."""
-import json
-import subprocess
-import sys
-from pathlib import Path
+from tests.support.scripts import run_script
 
-REPO = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import json, sys
 import psycopg2, psycopg2.extensions
@@ -71,15 +67,8 @@ print(json.dumps(out))
 """
 
 
-def run_script(database_url):
-    done = subprocess.run([sys.executable, "-c", SCRIPT, database_url], cwd=REPO, capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 def test_a_transaction_sends_its_begin_with_its_first_statement_and_commits_or_rolls_back_as_a_whole(database_url):
-    out = run_script(database_url)
+    out = run_script(SCRIPT, database_url)
     assert out["one_statement_exchanges"] == 1  # BEGIN and the statement together (psycopg2 alone: 2)
     assert out["same_transaction"] is True
     assert out["error_raised"] is True

@@ -5,12 +5,8 @@ waits on an event with a short timeout; greenlet B wakes up, sets the event (a w
 and waits on it at once; then A's timeout fires in the same loop iteration, before the queued wake-up
 runs. gevent's own ``Event.wait`` leaves B waiting for ever (its timeout ignored): what stranded run
 monitors in a soak. ``event_wait.wait`` returns."""
-import json
-import subprocess
-import sys
-from pathlib import Path
+from tests.support.scripts import run_script
 
-REPO = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import json, sys, time
 import gevent
@@ -37,14 +33,8 @@ print(json.dumps(scenario(wait)))
 """
 
 
-def run_scenario(which):
-    done = subprocess.run([sys.executable, "-c", SCRIPT, which], cwd=REPO, capture_output=True, text=True,
-                          timeout=30, check=True)
-    return json.loads(done.stdout)
-
-
 def test_a_wait_on_a_set_event_returns_even_when_an_earlier_waiter_times_out_before_its_wake_up():
-    result = run_scenario("event_wait")
+    result = run_script(SCRIPT, "event_wait", timeout=30)
 
     assert result["b_returned"] and result["b_value"] is True, result
     assert result["seconds"] < 1.0, result
@@ -52,6 +42,6 @@ def test_a_wait_on_a_set_event_returns_even_when_an_earlier_waiter_times_out_bef
 
 def test_the_scenario_is_the_one_that_strands_gevents_own_wait():
     """If this fails, gevent fixed the bug (see greenlets/event_wait.py): the helper may go."""
-    result = run_scenario("event")
+    result = run_script(SCRIPT, "event", timeout=30)
 
     assert not result["b_returned"], result
